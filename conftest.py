@@ -1,0 +1,5 @@
+"""Test-wide settings: every test and every notebook under nbval runs at the smoke size, offline."""
+import os
+
+os.environ.setdefault("KIT_SIZE", "smoke")
+os.environ.setdefault("MPLBACKEND", "Agg")
