@@ -2,4 +2,3 @@
 import os
 
 os.environ.setdefault("KIT_SIZE", "smoke")
-os.environ.setdefault("MPLBACKEND", "Agg")
