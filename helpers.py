@@ -12,10 +12,12 @@ course needs (tokenizer, GloVe reader, vocabulary) live here with the same behav
 """
 from __future__ import annotations
 
+import array
 import copy
 import csv
 import gzip
 import hashlib
+import http.client
 import io
 import json
 import math
@@ -133,11 +135,13 @@ SOURCES = {
 
 @contextmanager
 def atomic_path(path: Path):
-    """Yield a temporary path beside `path`; rename it into place only if the block succeeds."""
+    """Yield a temporary path beside `path`; rename it into place only if the block succeeds.
+
+    The block creates the file itself, so it gets the usual permissions (mkstemp's are owner-only).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
     try:
         yield Path(tmp)
         os.replace(tmp, path)
@@ -155,11 +159,11 @@ def file_digest(path: Path, algo: str = "sha256") -> str:
     return h.hexdigest()
 
 
-def verify_file(path: Path, sha256: str | None = None, md5: str | None = None) -> None:
-    """Raise KitError unless the file matches the expected checksum (sha256 preferred)."""
+def verify_file(path: Path, sha256: str | None = None, md5: str | None = None, name: str | None = None) -> None:
+    """Raise KitError unless the file matches the expected checksum (sha256 preferred); `name` names it."""
     algo, want = ("sha256", sha256) if sha256 else ("md5", md5)
     if want and file_digest(path, algo) != want:
-        raise KitError(f"Checksum mismatch for {path.name}: its {algo} is not {want}. "
+        raise KitError(f"Checksum mismatch for {name or Path(path).name}: its {algo} is not {want}. "
                        "The file is corrupt or not the published one; it was not kept. Download it again.")
 
 
@@ -203,26 +207,32 @@ def download(name: str, dest: Path, urls: list[str], sha256: str | None = None, 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    errors = []
+    errors, answered = [], False  # answered: some server replied, so the network itself works
     for url in urls:
         for attempt in range(1, retries + 1):
             try:
                 _stream(url, part, timeout)
-                verify_file(part, sha256, md5)
+                verify_file(part, sha256, md5, name=name)
                 os.replace(part, dest)
                 return dest
             except KitError as e:  # wrong bytes: retrying the same URL will not help
                 part.unlink(missing_ok=True)
                 errors.append(f"{url}: {e}")
+                answered = True
                 break
-            except (urllib.error.URLError, OSError, ConnectionError, TimeoutError) as e:
+            except (OSError, http.client.HTTPException) as e:  # URLError, timeouts and resets are OSErrors
                 errors.append(f"{url} (try {attempt}): {getattr(e, 'reason', e)}")
+                answered |= isinstance(e, urllib.error.HTTPError) or not isinstance(e, urllib.error.URLError)
+                if getattr(e, "code", None) == 416:  # a stale .part already as long as the file
+                    part.unlink(missing_ok=True)
+                    continue
                 if isinstance(e, urllib.error.HTTPError) or url.startswith("file:"):
                     part.unlink(missing_ok=True)
                     break
                 time.sleep(min(2 ** attempt, 5) * (attempt < retries))
     part.unlink(missing_ok=True)
-    raise KitError(f"Could not download {name}.\n  Tried:\n    " + "\n    ".join(errors) +
+    offline = "" if answered else "\n  No server could be reached: is this computer offline, or behind a proxy?"
+    raise KitError(f"Could not download {name}.\n  Tried:\n    " + "\n    ".join(errors) + offline +
                    f"\n  Fix: download it by hand and put it at {dest}, or set KIT_MIRROR to a folder "
                    f"that holds {name}, then run this cell again.")
 
@@ -245,6 +255,7 @@ def extract_tar(archive: Path, dest_dir: Path, top: str) -> Path:
     target = Path(dest_dir) / top
     if target.exists():
         return target
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest_dir))
     try:
         with tarfile.open(archive) as tar:
@@ -253,7 +264,10 @@ def extract_tar(archive: Path, dest_dir: Path, top: str) -> Path:
                 if p.is_absolute() or ".." in p.parts or not (m.isfile() or m.isdir()):
                     raise KitError(f"{archive.name} holds an unsafe member {m.name!r} (absolute path, '..' "
                                    "or a link); nothing was extracted. Delete the archive and download it again.")
-            tar.extractall(tmp, filter="data")
+            # filter="data" (Python 3.12, backported to 3.8.17+) is a second guard where it exists
+            tar.extractall(tmp, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+            while tar.fileobj.read(1 << 20):  # read to the end: only there does gzip check its CRC
+                pass
         if not (tmp / top).is_dir():
             raise KitError(f"{archive.name} has no top folder {top}/; is it the right archive?")
         os.replace(tmp / top, target)
@@ -331,7 +345,7 @@ class AGNewsDataset(Dataset):
                            "or put train.csv and test.csv from ag_news_csv in that folder.")
         self.labels, self.texts = [], []
         try:
-            with open(path, newline="", encoding="utf-8") as f:
+            with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: tolerate a spreadsheet's BOM
                 for n, row in enumerate(csv.reader(f), 1):
                     if len(row) != 3 or row[0] not in ("1", "2", "3", "4"):
                         raise KitError(f"{path}, row {n}: expected 3 columns class,title,description with "
@@ -340,6 +354,9 @@ class AGNewsDataset(Dataset):
                     self.texts.append(f"{row[1]} {row[2]}")
         except UnicodeDecodeError as e:
             raise KitError(f"{path} is not valid UTF-8; the file is damaged. Download it again.") from e
+        except csv.Error as e:  # e.g. an unclosed quote swallowing the rest of the file
+            raise KitError(f"{path}, row {len(self.labels) + 1}: not readable as CSV ({e}); the file is damaged. "
+                           "Download it again.") from e
         if not self.labels:
             raise KitError(f"{path} holds no rows. Download it again.")
 
@@ -418,23 +435,27 @@ class GloVe:
 
 
 def read_glove_text(lines, name: str = "glove") -> tuple[list, torch.Tensor]:
-    """Parse Stanford's text format (`word v1 ... vd` per line) into words and a float tensor."""
-    words, rows, dim = [], [], None
+    """Parse Stanford's text format (`word v1 ... vd` per line) into words and a float tensor.
+
+    The numbers go straight into one compact float32 array: as lists of Python floats,
+    400,000 x 300 of them would need over 10 GB of memory.
+    """
+    words, values, dim = [], array.array("f"), None
     for n, line in enumerate(lines, 1):
         parts = line.rstrip("\n").split(" ")
         dim = dim or len(parts) - 1
         if len(parts) - 1 != dim or dim < 1:
             raise KitError(f"{name}, line {n}: expected a word and {dim} numbers, found {len(parts) - 1} values. "
                            "The file is truncated or corrupt; delete it and download it again.")
+        try:
+            values.extend(map(float, parts[1:]))
+        except ValueError as e:
+            raise KitError(f"{name}, line {n}: a value is not a number ({e}); the file is corrupt. "
+                           "Delete it and download it again.") from e
         words.append(parts[0])
-        rows.append(parts[1:])
     if not words:
         raise KitError(f"{name} is empty; delete it and download it again.")
-    try:
-        vectors = torch.tensor([[float(v) for v in r] for r in rows], dtype=torch.float32)
-    except ValueError as e:
-        raise KitError(f"{name} holds a value that is not a number ({e}); the file is corrupt.") from e
-    return words, vectors
+    return words, torch.frombuffer(values, dtype=torch.float32).view(len(words), dim)
 
 
 def _glove_lines(dim: int):
@@ -471,8 +492,11 @@ def _glove_from_package() -> tuple[list, torch.Tensor, str]:
 
 def glove_available(dim: int) -> bool:
     """True if 6B vectors of this dimension can be loaded without the network."""
-    cached = (data_dir() / "cache" / f"glove.6B.{dim}d.pt").exists()
-    if cached or _glove_lines(dim)[0] is not None:
+    if (data_dir() / "cache" / f"glove.6B.{dim}d.pt").exists():
+        return True
+    lines, _ = _glove_lines(dim)
+    if lines is not None:
+        lines.close()
         return True
     if dim == 50:
         try:
@@ -489,11 +513,11 @@ def choose_glove_dim() -> int:
     The course uses 100d. When it is not on disk we fall back to the offline 50d package and
     say so loudly; we never download 822 MB unasked. KIT_GLOVE=100 downloads it.
     """
-    wanted = os.environ.get("KIT_GLOVE", "auto")
+    wanted = os.environ.get("KIT_GLOVE") or "auto"
     if wanted != "auto":
-        if wanted.rstrip("d") not in ("50", "100", "200", "300"):
+        if wanted.removesuffix("d") not in ("50", "100", "200", "300"):
             raise KitError(f"KIT_GLOVE={wanted!r}: use auto, 50, 100, 200 or 300.")
-        return int(wanted.rstrip("d"))
+        return int(wanted.removesuffix("d"))
     if glove_available(100):
         return 100
     print("NOTE: GloVe 6B.100d (the course's choice) is not in data/, so this run uses the offline "
@@ -515,6 +539,8 @@ def load_glove(dim: int | None = None) -> GloVe:
         try:
             blob = torch.load(cache, weights_only=True, mmap=True)
             words = bytes(blob["words"].numpy()).decode("utf-8").split("\n")
+            if blob["vectors"].shape != (len(words), dim):
+                raise ValueError(f"cache holds {tuple(blob['vectors'].shape)} vectors for {len(words)} words")
             return GloVe(name, words, blob["vectors"], f"cache {cache}")
         except Exception:  # a damaged cache is only a cache: rebuild it
             cache.unlink(missing_ok=True)
@@ -525,15 +551,28 @@ def load_glove(dim: int | None = None) -> GloVe:
         if lines is None:
             fetch("glove.6B.zip")
             lines, where = _glove_lines(dim)
-        with lines:
-            words, vectors = read_glove_text(tqdm(lines, desc=f"parsing {name}", unit=" lines"), where)
+        try:
+            with lines:
+                words, vectors = read_glove_text(tqdm(lines, desc=f"parsing {name}", unit=" lines"), where)
+        except (UnicodeDecodeError, EOFError, OSError, zipfile.BadZipFile, zlib_error()) as e:
+            raise KitError(f"{where} could not be read ({e}): it is truncated or corrupt. "
+                           "Delete it and download it again.") from e
         if vectors.shape[1] != dim:
             raise KitError(f"{where} holds {vectors.shape[1]}-d vectors, not {dim}-d; is it the right file?")
+    _save_glove_cache(cache, words, vectors)
+    return GloVe(name, list(words), vectors, where)
+
+
+def _save_glove_cache(cache: Path, words: list, vectors: torch.Tensor) -> None:
+    """Write the binary cache atomically; failing to (a full or read-only disk) costs only time."""
     # Words as one newline-joined byte tensor: loading that is far faster than unpickling 400k strings.
     packed = torch.frombuffer(bytearray("\n".join(words).encode("utf-8")), dtype=torch.uint8)
-    with atomic_path(cache) as tmp:
-        torch.save({"words": packed, "vectors": vectors.contiguous()}, tmp)
-    return GloVe(name, list(words), vectors, where)
+    try:
+        with atomic_path(cache) as tmp:
+            torch.save({"words": packed, "vectors": vectors.contiguous()}, tmp)
+    except (OSError, RuntimeError) as e:  # torch.save reports a full disk as a RuntimeError
+        print(f"NOTE: could not write the GloVe cache {cache} ({e}); the next run will parse the "
+              "vectors again.", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------------
@@ -665,6 +704,24 @@ def make_loader(dataset: EncodedDataset, batch_size: int, train: bool, seed: int
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_batch)
 
 
+def encode_splits(train_data, test_data, vocab: Vocab, max_len: int, batch_size: int, limit: int | None = None,
+                  seed: int = SEED) -> tuple[dict, dict]:
+    """Encode once, split train 95/5 (seeded) into train/valid, keep test held out; make their loaders.
+
+    `limit` first keeps a seeded random subset of that many training texts. Returns two dicts keyed
+    "train", "valid", "test": the EncodedDatasets and their DataLoaders (only "train" shuffles).
+    """
+    if limit and len(train_data) > limit:
+        train_data = torch.utils.data.Subset(train_data, split_indices(len(train_data), limit / len(train_data),
+                                                                      seed)[0])
+    full = EncodedDataset.from_dataset(train_data, vocab, max_len, desc="encoding train")
+    train_idx, valid_idx = split_indices(len(full), 0.95, seed)
+    datasets = dict(train=full.select(train_idx), valid=full.select(valid_idx),
+                    test=EncodedDataset.from_dataset(test_data, vocab, max_len, desc="encoding test"))
+    loaders = {k: make_loader(ds, batch_size, train=(k == "train"), seed=seed) for k, ds in datasets.items()}
+    return datasets, loaders
+
+
 # ---------------------------------------------------------------------------
 # 6. The model
 # ---------------------------------------------------------------------------
@@ -774,6 +831,24 @@ def autocast(device: torch.device, enabled: bool = True):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use)
 
 
+# train.py runs train_model and evaluate in several processes at once (torchrun, DistributedDataParallel).
+# These two let them add their counts up across processes and print once; in one process they do nothing.
+def is_main_process() -> bool:
+    """True unless this is a process of rank 1 or more in a torch.distributed job."""
+    dist = torch.distributed
+    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
+
+
+def sum_over_processes(values: list, device: torch.device) -> list:
+    """The numbers summed over all processes of a torch.distributed job (all_reduce); as they are in one process."""
+    dist = torch.distributed
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(values)
+    total = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return total.tolist()
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[float, float]:
     """Mean cross-entropy loss and accuracy of `model` over `loader`."""
@@ -786,6 +861,7 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tupl
         total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
         correct += (logits.argmax(1) == labels).sum().item()
         n += len(labels)
+    total_loss, correct, n = sum_over_processes([total_loss, correct, n], device)
     return total_loss / n, correct / n
 
 
@@ -807,7 +883,11 @@ def train_model(model: nn.Module, train_loader: DataLoader, valid_loader: DataLo
     for epoch in range(1, epochs + 1):
         model.train()
         start, loss_sum, n = time.perf_counter(), 0.0, 0
-        bar = tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False, unit="batch")
+        for s in (getattr(train_loader, "sampler", None), getattr(train_loader, "batch_sampler", None)):
+            if hasattr(s, "set_epoch"):  # a distributed sampler: reshuffle for this epoch, alike on every rank
+                s.set_epoch(epoch - 1)
+        bar = tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False, unit="batch",
+                   disable=not is_main_process())
         for labels, inputs in bar:
             labels, inputs = labels.to(device), inputs.to(device)
             with autocast(device):
@@ -821,11 +901,13 @@ def train_model(model: nn.Module, train_loader: DataLoader, valid_loader: DataLo
             n += len(labels)
             bar.set_postfix(loss=f"{loss_sum / n:.4f}")
         seconds = time.perf_counter() - start
+        loss_sum, n = sum_over_processes([loss_sum, n], device)
         valid_loss, valid_acc = evaluate(model, valid_loader, device)
         for k, v in zip(history, (epoch, loss_sum / n, valid_loss, valid_acc, seconds, sched.get_last_lr()[0])):
             history[k].append(v)
-        print(f"{desc} epoch {epoch}/{epochs}: train loss {loss_sum / n:.4f}, valid loss {valid_loss:.4f}, "
-              f"valid acc {valid_acc:.4f}, {seconds:.1f} s")
+        if is_main_process():
+            print(f"{desc} epoch {epoch}/{epochs}: train loss {loss_sum / n:.4f}, valid loss {valid_loss:.4f}, "
+                  f"valid acc {valid_acc:.4f}, {seconds:.1f} s")
         if valid_acc > best_acc:
             best_acc, best_state = valid_acc, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)
@@ -921,7 +1003,8 @@ def save_checkpoint(path: Path, model: TextClassifier, vocab: Vocab, glove_name:
         state = {k: v for k, v in state.items() if k != "emb.weight"}
     blob = dict(format=CHECKPOINT_FORMAT, state_dict=state, config=dict(model.config),
                 class_names=list(class_names), glove=glove_name, vocab_size=len(vocab),
-                vocab_fingerprint=vocab.fingerprint(), embedding_saved=not frozen_emb, meta=json.dumps(meta))
+                vocab_fingerprint=vocab.fingerprint(), embedding_saved=not frozen_emb,
+                meta=json.dumps(meta, default=str))
     with atomic_path(path) as tmp:
         torch.save(blob, tmp)
     return Path(path)
@@ -958,5 +1041,5 @@ def load_checkpoint(path: Path, glove: GloVe, vocab: Vocab, num_classes: int | N
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        raise KitError(f"{path} does not fit the model: {e}") from e
+        raise KitError(f"{path} does not fit the model: {e}\nDelete it and train again. {hint}") from e
     return model, dict(blob, meta=json.loads(blob["meta"]))

@@ -1,0 +1,157 @@
+"""The model, training and prediction (helpers.py 6-7): padding, batch-mates, learning, freezing, heads."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import helpers
+from kit_support import make_model
+
+PAD = helpers.PAD_IDX
+
+
+def tokens(*rows, pad_to=None):
+    """A (batch, seq) LongTensor of the rows, padded with <pad> to pad_to (or the longest row)."""
+    width = pad_to or max(map(len, rows))
+    return torch.tensor([list(r) + [PAD] * (width - len(r)) for r in rows])
+
+
+@torch.no_grad()
+def test_padding_does_not_change_the_kit_model_output(tiny_glove):
+    model = make_model(tiny_glove).eval()
+    text = [5, 6, 7, 8, 3]
+    alone = model(tokens(text))
+    for extra in (1, 4, 20):
+        assert torch.allclose(model(tokens(text, pad_to=len(text) + extra)), alone, atol=1e-5), extra
+
+
+@torch.no_grad()
+def test_padding_changes_the_course_model_output(tiny_glove):
+    torch.manual_seed(0)
+    course = helpers.CourseNet(tiny_glove.vectors, 2, vocab_size=len(tiny_glove.words)).eval()
+    text = [3, 4, 5, 6, 2]
+    assert not torch.allclose(course(tokens(text, pad_to=9)), course(tokens(text)), atol=1e-3)
+
+
+@torch.no_grad()
+def test_batch_mates_do_not_change_a_text_output(tiny_glove):
+    model = make_model(tiny_glove).eval()
+    short, long_ = [4, 9, 2], [5, 6, 7, 8, 9, 10, 11, 12, 13, 2]
+    alone = model(tokens(short))
+    together = model(tokens(long_, short, [3] * 6))
+    assert torch.allclose(together[1:2], alone, atol=1e-5)
+    assert torch.allclose(together[0:1], model(tokens(long_)), atol=1e-5)
+
+
+def test_masked_mean_ignores_padding():
+    h = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    mask = torch.tensor([[False, False, True]])
+    assert helpers.masked_mean(h, mask).tolist() == [[2.0, 3.0]]
+
+
+def test_positional_encoding_refuses_texts_longer_than_max_len():
+    pe = helpers.PositionalEncoding(8, max_len=10, dropout=0.0)
+    assert pe(torch.zeros(2, 10, 8)).shape == (2, 10, 8)
+    with pytest.raises(ValueError, match="11 tokens is longer than max_len=10"):
+        pe(torch.zeros(1, 11, 8))
+
+
+def toy_batch():
+    """Eight short texts whose label is whether word 4 ('good') or word 5 ('bad') appears."""
+    good, bad = [[4, 8, 3], [9, 4], [4, 4, 11, 3], [8, 9, 4]], [[5, 8, 3], [9, 5], [5, 5, 11, 3], [8, 9, 5]]
+    return torch.tensor([1, 1, 1, 1, 0, 0, 0, 0]), tokens(*good, *bad)
+
+
+def test_a_few_training_steps_lower_the_loss(tiny_glove):
+    model = make_model(tiny_glove, dropout=0.0)
+    labels, x = toy_batch()
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    losses = []
+    for _ in range(25):
+        loss = F.cross_entropy(model(x), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    assert torch.equal(model.emb.weight, helpers.embedding_matrix(tiny_glove))  # GloVe stays frozen
+
+
+def test_freeze_body_leaves_only_the_head_trainable(tiny_glove):
+    model = helpers.freeze_body(make_model(tiny_glove, num_classes=3))
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable == ["head.weight", "head.bias"]
+    assert helpers.count_trainable(model) == model.head.weight.numel() + model.head.bias.numel() == 8 * 3 + 3
+    body = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("head.")}
+    labels, x = toy_batch()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    F.cross_entropy(model(x), labels).backward()
+    opt.step()
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in body.items())
+
+
+def test_replace_head_swaps_only_the_last_layer(tiny_glove):
+    model = make_model(tiny_glove, num_classes=4)
+    body = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("head.")}
+    old_head = model.head
+    helpers.replace_head(model, 2)
+    assert model.head is not old_head and model.head.out_features == 2 and model.head.in_features == 8
+    assert model.config["num_classes"] == 2
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in body.items())
+    assert model(tokens([4, 5])).shape == (1, 2)
+
+
+def test_train_model_keeps_the_best_epoch_and_reports_history(tiny_glove, capsys):
+    torch.manual_seed(0)
+    labels, x = toy_batch()
+    data = helpers.EncodedDataset(labels.tolist() * 4, [row[row != PAD] for row in x] * 4)
+    train = helpers.make_loader(data, 8, train=True)
+    valid = helpers.make_loader(data, 16, train=False)
+    model = make_model(tiny_glove)
+    before, _ = helpers.evaluate(model, valid, torch.device("cpu"))
+    history = helpers.train_model(model, train, valid, epochs=4, lr=1e-2, device=torch.device("cpu"))
+    assert history["epoch"] == [1, 2, 3, 4] and len(history["valid_acc"]) == 4
+    best = history["valid_acc"].index(max(history["valid_acc"])) + 1
+    assert history["best_epoch"] == best
+    loss, acc = helpers.evaluate(model, valid, torch.device("cpu"))
+    assert acc == max(history["valid_acc"]) and loss < before
+    assert "epoch 4/4" in capsys.readouterr().out
+
+
+def test_evaluate_matches_a_direct_computation(tiny_glove):
+    model = make_model(tiny_glove)
+    labels, x = toy_batch()
+    data = helpers.EncodedDataset(labels.tolist(), [row[row != PAD] for row in x])
+    loss, acc = helpers.evaluate(model, helpers.make_loader(data, 3, train=False), torch.device("cpu"))
+    with torch.no_grad():
+        logits = model.eval()(x)
+    assert loss == pytest.approx(F.cross_entropy(logits, labels).item(), abs=1e-5)
+    assert acc == (logits.argmax(1) == labels).float().mean().item()
+
+
+# ---------------------------------------------------------------------------
+# predict
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["", "   ", '""', ";:"])
+def test_predict_refuses_text_with_nothing_to_classify(tiny_glove, text):
+    model, vocab = make_model(tiny_glove), helpers.build_vocab(tiny_glove)
+    with pytest.raises(ValueError, match="empty text"):
+        helpers.predict(model, vocab, text, ["neg", "pos"], torch.device("cpu"))
+
+
+def test_predict_on_unknown_words_only_classifies_the_unk_tokens(tiny_glove):
+    model, vocab = make_model(tiny_glove), helpers.build_vocab(tiny_glove)
+    [(name, prob)] = helpers.predict(model, vocab, "Zyxx qwrt plmk", ["neg", "pos"], torch.device("cpu"))
+    with torch.no_grad():
+        expected = F.softmax(model.eval()(torch.tensor([[helpers.UNK_IDX] * 3])), dim=1)[0]
+    assert name == ["neg", "pos"][expected.argmax()] and prob == round(expected.max().item(), 4)
+    assert 0.5 <= prob <= 1.0
+
+
+def test_predict_takes_one_text_or_many_and_matches_the_model(tiny_glove):
+    model, vocab = make_model(tiny_glove), helpers.build_vocab(tiny_glove)
+    texts = ["good movie!", "an awful, awful plot and a bad actor."]
+    many = helpers.predict(model, vocab, texts, ["neg", "pos"], torch.device("cpu"))
+    assert [helpers.predict(model, vocab, t, ["neg", "pos"], torch.device("cpu"))[0] for t in texts] == many
+    with torch.no_grad():
+        probs = F.softmax(model.eval()(tokens(helpers.encode(texts[0], vocab))), dim=1)[0]
+    assert many[0] == (["neg", "pos"][probs.argmax()], round(probs.max().item(), 4))
