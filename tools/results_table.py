@@ -1,0 +1,90 @@
+"""Build the README's results table from the measured files in results/, never by hand.
+
+    python tools/results_table.py            # print the table
+    python tools/results_table.py --write    # replace the table between the markers in README.md
+
+Course runs are folders of the JSON files that notebooks 04-06 save (helpers.save_run); the
+GPU recipe sweep is results/gpu-h200-recipe-sweep/sweep.log.
+"""
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+STAGES = {"04_pretrain_ag_news": "AG News pretraining", "05_full_finetune_imdb": "IMDB full fine-tuning",
+          "06_head_only_finetune": "IMDB head-only fine-tuning"}
+
+
+def course_rows() -> list:
+    """One row per notebook JSON in each results/<run>/ folder."""
+    rows = []
+    for run in sorted(p for p in RESULTS.iterdir() if p.is_dir()):
+        for stem, stage in STAGES.items():
+            f = run / f"{stem}.json"
+            if not f.exists():
+                continue
+            r = json.loads(f.read_text())
+            test = "AG News held-out" if stem.startswith("04") else "IMDB test"
+            rows.append([run.name, stage, r["device"], r["size"], r["data"], r["glove"], str(r["seed"]),
+                         f"{r['n_train']:,}", str(len(r["history"]["epoch"])), f"{r['seconds_per_epoch']:.1f}",
+                         f"{r['valid_acc']:.4f}", f"{r['test_acc']:.4f} ({test}, {r['n_test']:,})",
+                         f"{r['trainable_params']:,}"])
+    return rows
+
+
+def sweep_rows() -> list:
+    """The RESULT lines of the GPU recipe sweep, one row each."""
+    log = RESULTS / "gpu-h200-recipe-sweep" / "sweep.log"
+    if not log.exists():
+        return []
+    rows, text = [], log.read_text()
+    head_epochs = max(map(int, re.findall(r"^head epoch \d+/(\d+):", text, flags=re.M)), default=0)
+    for line in text.splitlines():
+        if line.startswith("RESULT "):
+            r = json.loads(line[len("RESULT "):])
+            sec = r["sec"]
+            rows.append([r["name"], str(r.get("max_len", "")), str(r.get("epochs", head_epochs)),
+                         str(r.get("lr", "")), {True: "trained", False: "frozen"}.get(r.get("unfreeze"), "n/a (head only)"),
+                         f"{sum(sec) / len(sec):.2f}", f"{r['test_acc']:.4f}"])
+    return rows
+
+
+def markdown(header: list, rows: list) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def table() -> str:
+    course = markdown(["run", "stage", "device", "size", "data", "GloVe", "seed", "train texts", "epochs",
+                       "s/epoch", "valid acc", "test acc", "trainable params"], course_rows())
+    sweep = markdown(["config", "max_len", "epochs", "peak lr", "embedding", "s/epoch", "IMDB test acc"],
+                     sweep_rows())
+    return (f"{START}\n{course}\n\nGPU recipe sweep (NVIDIA H200, full IMDB: 23,750 train / 1,250 valid / 25,000 "
+            f"test, GloVe 6B.50d, seed 42; `pre_*` and `head_*` start from AG News pretraining on 80% of its "
+            f"test.csv; see results/gpu-h200-recipe-sweep/):\n\n{sweep}\n{END}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--write", action="store_true", help="update README.md in place")
+    args = ap.parse_args()
+    text = table()
+    if not args.write:
+        print(text)
+        return 0
+    readme = ROOT / "README.md"
+    old = readme.read_text()
+    if START not in old or END not in old:
+        print(f"README.md has no {START} ... {END} markers", file=sys.stderr)
+        return 1
+    readme.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: text, old, flags=re.S))
+    print("README.md results table updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
