@@ -874,11 +874,13 @@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tupl
 
 def train_model(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, epochs: int,
                 lr: float, device: torch.device, weight_decay: float = 0.01, clip: float = 1.0,
-                desc: str = "training") -> dict:
+                desc: str = "training", resume_path: Path | None = None) -> dict:
     """Train with AdamW and a one-cycle schedule stepped every batch; keep the best epoch's weights.
 
     Returns the history: per epoch the mean training loss, validation loss and accuracy,
-    the training seconds and the learning rate at the epoch's end.
+    the training seconds and the learning rate at the epoch's end. With `resume_path`, the
+    full training state is saved there after every epoch, and a run that finds it carries on
+    from the last finished epoch instead of starting again.
     """
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -893,7 +895,21 @@ def train_model(model: nn.Module, train_loader: DataLoader, valid_loader: DataLo
                                                 pct_start=0.1)
     history = {k: [] for k in ("epoch", "train_loss", "valid_loss", "valid_acc", "seconds", "lr")}
     best_acc, best_state = -1.0, None
-    for epoch in range(1, epochs + 1):
+    shuffler = _loader_generator(train_loader)
+    if resume_path and Path(resume_path).exists():
+        st = torch.load(resume_path, map_location=device, weights_only=True)
+        if st["epochs"] != epochs or st["steps_per_epoch"] != len(train_loader):
+            raise KitError(f"{resume_path} is the state of a {st['epochs']}-epoch run with {st['steps_per_epoch']} "
+                           f"batches an epoch, not of this one; delete it to start afresh.")
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        if shuffler is not None:
+            shuffler.set_state(st["shuffler"])
+        torch.set_rng_state(st["rng"])
+        history, best_acc, best_state = st["history"], st["best_acc"], st["best_state"]
+        print(f"{desc}: resuming from {resume_path} after epoch {len(history['epoch'])}")
+    for epoch in range(len(history["epoch"]) + 1, epochs + 1):
         model.train()
         start, loss_sum, n = time.perf_counter(), 0.0, 0
         for s in (getattr(train_loader, "sampler", None), getattr(train_loader, "batch_sampler", None)):
@@ -923,9 +939,24 @@ def train_model(model: nn.Module, train_loader: DataLoader, valid_loader: DataLo
                   f"valid acc {valid_acc:.4f}, {seconds:.1f} s")
         if valid_acc > best_acc:
             best_acc, best_state = valid_acc, copy.deepcopy(model.state_dict())
+        if resume_path and is_main_process():
+            state = dict(model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), history=history,
+                         best_acc=best_acc, best_state=best_state, epochs=epochs, steps_per_epoch=len(train_loader),
+                         shuffler=shuffler.get_state() if shuffler is not None else None,
+                         rng=torch.get_rng_state())  # dropout's randomness, so a resumed run repeats exactly
+            with atomic_path(resume_path) as tmp:
+                torch.save(state, tmp)
     model.load_state_dict(best_state)
     history["best_epoch"] = history["epoch"][history["valid_acc"].index(best_acc)]
     return history
+
+
+def _loader_generator(loader: DataLoader):
+    """The random generator that orders a loader's batches (saved with the training state), or None."""
+    for s in (getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None)):
+        if isinstance(getattr(s, "generator", None), torch.Generator):
+            return s.generator
+    return None
 
 
 @torch.inference_mode()

@@ -2,7 +2,7 @@
 
     python run_course.py                  # size from KIT_SIZE (default: full on a GPU, quick on a CPU)
     python run_course.py --size smoke     # the shipped samples, a few minutes on a CPU
-    python run_course.py --results DIR    # also copy metrics and plots into DIR (e.g. results/cpu-quick)
+    python run_course.py --results [DIR]  # also copy metrics and plots into DIR (default results/<device>-<size>)
 
 Executed copies go to runs/<size>/ so the committed notebooks stay clean. When the real
 data cannot be found or downloaded, it says so loudly and runs the course on the samples.
@@ -67,7 +67,8 @@ def summarize(run_dir: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", choices=list(H.SIZES), help="run size (default: $KIT_SIZE, else by device)")
-    ap.add_argument("--results", type=Path, help="copy metrics JSON and plots into this folder")
+    ap.add_argument("--results", type=Path, nargs="?", const=Path("auto"),
+                    help="copy metrics JSON and plots into this folder (alone: results/<device>-<size>)")
     ap.add_argument("--timeout", type=int, default=4 * 3600, help="seconds allowed per cell")
     args = ap.parse_args()
     size = real_data_or_samples(H.get_size(args.size)[0])
@@ -85,6 +86,8 @@ def main() -> int:
             return 1
         print(f"done in {seconds:.0f} s", flush=True)
     summarize(run_dir)
+    if args.results == Path("auto"):
+        args.results = H.ROOT / "results" / f"{H.get_device().type}-{size}"
     if args.results:
         args.results.mkdir(parents=True, exist_ok=True)
         for f in run_dir.glob("*"):
