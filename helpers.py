@@ -1005,6 +1005,7 @@ def plot_history(history: dict, title: str):
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(history["epoch"], history["train_loss"], "o-", color="tab:red", label="training loss")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.set_ylabel("training loss", color="tab:red")
     ax2 = ax.twinx()
     ax2.plot(history["epoch"], history["valid_acc"], "s-", color="tab:blue", label="validation accuracy")
