@@ -311,12 +311,13 @@ class Course:
 
 
 def set_dropout(model: nn.Module, p: float) -> None:
-    """Every dropout in the model set to p (0 turns it off, for runs that must repeat exactly)."""
+    """Every nn.Dropout in the model set to p (0 turns it off, for runs that must repeat exactly).
+
+    Attention-weight dropout is the model's own setting (attention_dropout, 0 by default) and stays.
+    """
     for m in model.modules():
         if isinstance(m, nn.Dropout):
             m.p = p
-        elif isinstance(m, nn.MultiheadAttention):
-            m.dropout = p
     model.config["dropout"] = p
 
 
