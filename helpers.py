@@ -896,8 +896,9 @@ def train_model(model: nn.Module, train_loader: DataLoader, valid_loader: DataLo
     rest = [p for p in params if p.ndim <= 1 or id(p) in vectors]
     opt = torch.optim.AdamW([dict(params=decay, weight_decay=weight_decay), dict(params=rest, weight_decay=0.0)],
                             lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * len(train_loader),
-                                                pct_start=0.1)
+    total = epochs * len(train_loader)  # warm up for 10% of the steps, and over at least 1.5 of them
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total,
+                                                pct_start=min(0.75, max(0.1, 1.5 / total)))
     history = {k: [] for k in ("epoch", "train_loss", "valid_loss", "valid_acc", "seconds", "lr")}
     best_acc, best_state = -1.0, None
     shuffler = _loader_generator(train_loader)

@@ -155,3 +155,14 @@ def test_predict_takes_one_text_or_many_and_matches_the_model(tiny_glove):
     with torch.no_grad():
         probs = F.softmax(model.eval()(tokens(helpers.encode(texts[0], vocab))), dim=1)[0]
     assert many[0] == (["neg", "pos"][probs.argmax()], round(probs.max().item(), 4))
+
+
+@pytest.mark.parametrize("steps", [2, 3, 10, 11])
+def test_train_model_schedules_any_small_number_of_steps(steps):
+    # OneCycle with a 10% warm-up divided by zero at exactly 10 steps; the warm-up now has at least 1.5
+    torch.manual_seed(0)
+    x, y = torch.randn(steps, 3), torch.randint(0, 2, (steps,))
+    head = torch.nn.Linear(3, 2)
+    history = helpers.train_model(head, helpers.feature_loader(x, y, 1, train=True),
+                                  helpers.feature_loader(x, y, 4, train=False), 1, 1e-2, torch.device("cpu"))
+    assert history["epoch"] == [1] and 0 <= history["lr"][0] < 1e-2
