@@ -715,7 +715,7 @@ def summary(rep):
                          fmt_rate(c["original"]), fmt_rate(c["kit"]), f"{c['ratio']:.2f}x",
                          f">= {TARGETS['train_ratio']:.0f}x", "PASS" if c["ratio"] >= TARGETS["train_ratio"] else "FAIL"))
         rows.append(("  what-if: kit, attention dropout 0.1", fmt_rate(t["original"]["median"]),
-                     fmt_rate(t["what_if_attn_dropout0"]["median"]), f"{t['what_if_ratio']:.2f}x",
+                     fmt_rate(t["what_if_attn_dropout01"]["median"]), f"{t['what_if_ratio']:.2f}x",
                      f">= {TARGETS['train_ratio']:.0f}x", "PASS" if t["what_if_ratio"] >= TARGETS["train_ratio"] else "FAIL"))
     e = d.get("eval")
     if e:
