@@ -32,6 +32,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,7 +235,7 @@ def download(name: str, dest: Path, urls: list[str], sha256: str | None = None, 
     offline = "" if answered else "\n  No server could be reached: is this computer offline, or behind a proxy?"
     raise KitError(f"Could not download {name}.\n  Tried:\n    " + "\n    ".join(errors) + offline +
                    f"\n  Fix: download it by hand and put it at {dest}, or set KIT_MIRROR to a folder "
-                   f"that holds {name}, then run this cell again.")
+                   f"that holds {name}, then try again.")
 
 
 def fetch(name: str, dest_dir: Path | None = None) -> Path:
@@ -271,17 +272,11 @@ def extract_tar(archive: Path, dest_dir: Path, top: str) -> Path:
         if not (tmp / top).is_dir():
             raise KitError(f"{archive.name} has no top folder {top}/; is it the right archive?")
         os.replace(tmp / top, target)
-    except (tarfile.TarError, EOFError, zlib_error(), OSError) as e:
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
         raise KitError(f"{archive} is truncated or corrupt ({e}). Delete it and download it again.") from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
-
-
-def zlib_error():
-    """The exception class gzip raises on corrupt data (kept separate so extract_tar reads plainly)."""
-    import zlib
-    return zlib.error
 
 
 # ---------------------------------------------------------------------------
@@ -554,7 +549,7 @@ def load_glove(dim: int | None = None) -> GloVe:
         try:
             with lines:
                 words, vectors = read_glove_text(tqdm(lines, desc=f"parsing {name}", unit=" lines"), where)
-        except (UnicodeDecodeError, EOFError, OSError, zipfile.BadZipFile, zlib_error()) as e:
+        except (UnicodeDecodeError, EOFError, OSError, zipfile.BadZipFile, zlib.error) as e:
             raise KitError(f"{where} could not be read ({e}): it is truncated or corrupt. "
                            "Delete it and download it again.") from e
         if vectors.shape[1] != dim:
