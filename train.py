@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import inspect
 import io
 import itertools
@@ -67,6 +68,14 @@ class Procs:
     def barrier(self) -> None:
         if self.distributed:
             dist.barrier()
+
+    def sum(self, values: list) -> list:
+        """The numbers added up over all processes (all_reduce); as they are in one process."""
+        if not self.distributed:
+            return list(values)
+        total = torch.tensor(values, dtype=torch.float64, device=self.device)
+        dist.all_reduce(total)
+        return total.tolist()
 
 
 def start_processes() -> Procs:
@@ -189,10 +198,6 @@ def shard_loader(loader: DataLoader, procs: Procs, train: bool, max_steps: int |
                       persistent_workers=loader.persistent_workers, worker_init_fn=loader.worker_init_fn)
 
 
-def shard_loaders(loaders: dict, procs: Procs, max_steps: int | None) -> dict:
-    return {k: shard_loader(v, procs, train=(k == "train"), max_steps=max_steps) for k, v in loaders.items()}
-
-
 def pooled_features_everywhere(model, loader: DataLoader, procs: Procs):
     """helpers.pooled_features over a sharded evaluation loader, gathered back into the one-process order."""
     mine = [helpers.pooled_features(model, [batch], procs.device) for batch in loader]
@@ -205,6 +210,51 @@ def pooled_features_everywhere(model, loader: DataLoader, procs: Procs):
 
 
 # ---------------------------------------------------------------------------
+# The training loop, with what a long or parallel run adds
+# ---------------------------------------------------------------------------
+def fit(net: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, epochs: int, lr: float, procs: Procs,
+        desc: str, state_path=None) -> dict:
+    """Notebook 04's train_model, step for step, plus two extras a script needs, each marked below.
+
+    - Several processes: `net` is wrapped in DDP, every process draws the same global batches and trains
+      on its slice, the training loss is added up over processes, and each process evaluates the whole
+      validation set (so all of them pick the same best epoch).
+    - Resume: with `state_path`, the training state is saved after every epoch (by rank 0), and a run that
+      finds it carries on after the last finished epoch.
+    """
+    ddp = wrap(net, procs)  # DDP: backward() averages the gradients of all processes
+    opt, sched = helpers.make_optimizer(net, lr, steps=epochs * len(train_loader))
+    progress = dict(history={k: [] for k in ("epoch", "train_loss", "valid_loss", "valid_acc", "seconds", "lr")},
+                    best_acc=-1.0, best_state=None)
+    if state_path is not None and state_path.exists():  # resume
+        progress = helpers.load_training_state(state_path, net, opt, sched, train_loader, epochs, procs.device)
+        print(f"{desc}: resuming from {helpers.shown_path(state_path)} after epoch "
+              f"{len(progress['history']['epoch'])}", flush=True)
+    history = progress["history"]
+    for epoch in range(len(history["epoch"]) + 1, epochs + 1):
+        ddp.train()
+        train_loader.batch_sampler.set_epoch(epoch - 1)  # DDP: this epoch's global batches, alike everywhere
+        start, loss_sum, n = time.perf_counter(), 0.0, 0
+        for labels, inputs in helpers.tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False, unit="batch"):
+            loss = helpers.train_step(ddp, labels.to(procs.device), inputs.to(procs.device), opt, sched)
+            loss_sum, n = loss_sum + loss * len(labels), n + len(labels)
+        seconds = time.perf_counter() - start
+        loss_sum, n = procs.sum([loss_sum, n])  # DDP: the mean over every process's texts
+        valid_loss, valid_acc = helpers.evaluate(net, valid_loader, procs.device)
+        for k, v in zip(history, (epoch, loss_sum / n, valid_loss, valid_acc, seconds, sched.get_last_lr()[0])):
+            history[k].append(v)
+        print(f"{desc} epoch {epoch}/{epochs}: train loss {loss_sum / n:.4f}, valid loss {valid_loss:.4f}, "
+              f"valid acc {valid_acc:.4f}, {seconds:.1f} s", flush=True)
+        if valid_acc > progress["best_acc"]:
+            progress.update(best_acc=valid_acc, best_state=copy.deepcopy(net.state_dict()))
+        if state_path is not None and procs.main:  # resume
+            helpers.save_training_state(state_path, net, opt, sched, train_loader, epochs, progress)
+    net.load_state_dict(progress["best_state"])
+    history["best_epoch"] = history["epoch"][history["valid_acc"].index(progress["best_acc"])]
+    return history
+
+
+# ---------------------------------------------------------------------------
 # The three trainings
 # ---------------------------------------------------------------------------
 class Course:
@@ -212,7 +262,7 @@ class Course:
 
     def __init__(self, args, procs: Procs):
         self.args, self.procs = args, procs
-        self.size, self.cfg = helpers.get_size(args.size)
+        self.size, self.cfg = helpers.run_size(args.size)
         self.batch_size = args.batch_size or self.cfg["batch_size"]
         if self.batch_size % procs.world_size:
             raise KitError(f"The global batch size {self.batch_size} does not split evenly over "
@@ -230,7 +280,7 @@ class Course:
         return self.args.epochs or self.cfg[f"{key}_epochs"], self.args.lr or self.cfg[f"{key}_lr"]
 
     def data(self, stage: str):
-        """Encoded train/valid/test sets and their one-process loaders (helpers.encode_splits, as the notebooks)."""
+        """Encoded train/valid/test sets and their one-process loaders (helpers.make_splits, as the notebooks)."""
         if stage == "pretrain":
             root = in_turn(self.procs, lambda: helpers.ag_news_root(self.size))
             train, test, desc = helpers.ag_news_splits(root)
@@ -238,9 +288,9 @@ class Course:
         else:
             root = in_turn(self.procs, lambda: helpers.imdb_root(self.size))
             train, test = helpers.IMDBDataset(root, train=True), helpers.IMDBDataset(root, train=False)
-            desc, limit = f"IMDB {root}, train split 95/5 into train/valid, test held out", self.cfg["limit_imdb"]
-        datasets, loaders = helpers.encode_splits(train, test, self.vocab, self.cfg["max_len"], self.batch_size, limit)
-        return datasets, loaders, desc, root
+            desc, limit = f"IMDB {helpers.shown_path(root)}, train split 95/5 into train/valid, test held out", None
+        datasets, loaders = helpers.make_splits(train, test, self.vocab, self.cfg["max_len"], self.batch_size, limit)
+        return datasets, loaders, desc
 
     def pretrained(self) -> helpers.TextClassifier:
         """The AG News model with a fresh 2-class head, as notebooks 05 and 06 start."""
@@ -250,64 +300,64 @@ class Course:
         helpers.set_seed()
         return helpers.replace_head(model, len(helpers.IMDB_CLASSES))
 
+    def state_path(self, ckpt_name: str):
+        """Where a stage's training state waits to be resumed; removed once its checkpoint is saved."""
+        return helpers.data_dir() / "training-state" / self.size / f"{ckpt_name}.pt"
+
     def run(self, stage: str) -> dict:
         ckpt_name, run_name, what = STAGES[stage]
         procs, (epochs, lr) = self.procs, self.settings(stage)
         self.log(f"\n== {stage}: {what}")
-        datasets, loaders, desc, root = self.data(stage)
-        ag_news = helpers.checkpoint_path("ag_news", self.size)
+        datasets, loaders, desc = self.data(stage)
+        run = helpers.Run(run_name, self.size, self.cfg, procs.device, self.glove, data=desc)
         if stage == "pretrain":
             helpers.set_seed()
             model = helpers.TextClassifier(helpers.embedding_matrix(self.glove), len(helpers.AG_NEWS_CLASSES),
                                            max_len=self.cfg["max_len"])
         else:
             model = self.pretrained()
-        if stage == "full":  # everything trains, the word vectors too where the size says so (notebook 05)
-            helpers.unfreeze(model, embedding=self.cfg["finetune_embedding"])
+        if stage == "full":  # everything trains, the word vectors too (notebook 05)
+            helpers.unfreeze(model)
         if self.args.dropout is not None:
             set_dropout(model, self.args.dropout)
-        trainable = helpers.count_trainable(model) if stage != "head" else None
-        texts = shard_loaders(loaders, procs, self.args.max_steps)
-        extra = {} if stage == "pretrain" else dict(pretrained_from=str(ag_news))
+        model.to(procs.device)
+        net, extra = model, {}
+        train_loader, valid_loader = shard_loader(loaders["train"], procs, True, self.args.max_steps), loaders["valid"]
         if stage == "head":  # the frozen body runs once over every text, in length order; then only the head trains
-            trainable = helpers.count_trainable(helpers.freeze_body(model).to(procs.device))
+            helpers.freeze_body(model)
             started = time.perf_counter()
             feats = {k: pooled_features_everywhere(model, shard_loader(
                 helpers.make_loader(ds, self.batch_size, train=False), procs, train=False), procs)
                 for k, ds in datasets.items()}
             extra["feature_seconds"] = time.perf_counter() - started
             features = {k: helpers.feature_loader(*feats[k], self.batch_size, train=(k == "train")) for k in feats}
-            ddp, loaders = wrap(model.head, procs), shard_loaders(features, procs, self.args.max_steps)
-        else:
-            ddp, loaders = wrap(model, procs), texts
-        history = helpers.train_model(ddp, loaders["train"], loaders["valid"], epochs, lr, procs.device, desc=stage)
+            net, valid_loader = model.head, features["valid"]
+            train_loader = shard_loader(features["train"], procs, True, self.args.max_steps)
+        state = self.state_path(ckpt_name)
+        history = fit(net, train_loader, valid_loader, epochs, lr, procs, stage, state)
         # the best epoch's weights are back in place; for `head`, the whole model now holds the trained head
-        test_loss, test_acc = helpers.evaluate(model if stage == "head" else ddp, texts["test"], procs.device)
-        seconds_per_epoch = sum(history["seconds"]) / len(history["seconds"])
-        facts = dict(  # the keys the notebooks write, so either can read what the other saved
-            size=self.size, seed=helpers.SEED, history=history, valid_acc=max(history["valid_acc"]),
-            test_acc=test_acc, trainable_params=trainable, seconds_per_epoch=seconds_per_epoch,
-            train_seconds=sum(history["seconds"]) + extra.get("feature_seconds", 0.0), epochs=len(history["epoch"]),
-            n_train=len(datasets["train"]), n_valid=len(datasets["valid"]), n_test=len(datasets["test"]), **extra)
-        facts |= dict(script="train.py", processes=procs.world_size, backend=procs.backend,
-                      global_batch_size=self.batch_size, batch_size_per_process=self.batch_size // procs.world_size,
-                      lr=lr, max_steps_per_epoch=self.args.max_steps, dropout=model.config["dropout"])
+        test_loss, test_acc = helpers.evaluate(model, loaders["test"], procs.device)
         if procs.main:  # one process writes; the others wait at the barrier below
-            path = helpers.checkpoint_path(ckpt_name, self.size)
             if stage != "pretrain":
-                facts["pretrained_sha256"] = helpers.file_digest(ag_news)
+                ag_news = helpers.checkpoint_path("ag_news", self.size)
+                extra |= dict(pretrained_from=ag_news, pretrained_sha256=helpers.file_digest(ag_news))
+            if stage == "head":
+                extra["train_seconds"] = extra["feature_seconds"] + sum(history["seconds"])
+            fig = helpers.plot_history(history, f"{what} ({self.size}, {procs.world_size} process(es))")
+            record = helpers.save_run(
+                run, history, datasets, model, fig, valid_acc=max(history["valid_acc"]), test_acc=test_acc,
+                test_loss=test_loss, script="train.py", processes=procs.world_size, backend=procs.backend,
+                global_batch_size=self.batch_size, batch_size_per_process=self.batch_size // procs.world_size, lr=lr,
+                max_steps_per_epoch=self.args.max_steps, dropout=model.config["dropout"], **extra)
+            path = helpers.checkpoint_path(ckpt_name, self.size)
             classes = helpers.AG_NEWS_CLASSES if stage == "pretrain" else helpers.IMDB_CLASSES
             helpers.save_checkpoint(path, model, self.vocab, self.glove.name, classes, saved_by_rank=procs.rank,
-                                    **facts)
-            info = dict(device=str(procs.device), device_name=device_name(procs.device), config=self.cfg, data=desc,
-                        data_root=str(root), glove=self.glove.name, glove_source=self.glove.source,
-                        test_loss=test_loss, checkpoint=str(path), **facts)
-            fig = helpers.plot_history(history, f"{what} ({self.size}, {procs.world_size} process(es))")
-            metrics = helpers.save_run(run_name, self.size, info, fig)
+                                    **record)
+            state.unlink(missing_ok=True)  # finished: a new run starts afresh
             self.log(f"{stage}: test accuracy {test_acc:.4f} (loss {test_loss:.4f}) on {len(datasets['test']):,} "
-                     f"texts, {seconds_per_epoch:.1f} s per epoch\n  checkpoint {path}\n  metrics    {metrics}")
+                     f"texts, {record['seconds_per_epoch']:.1f} s per epoch\n  checkpoint {helpers.shown_path(path)}")
         procs.barrier()  # the next stage loads this checkpoint on every rank
-        return facts
+        return history
 
 
 def set_dropout(model: nn.Module, p: float) -> None:
@@ -319,10 +369,6 @@ def set_dropout(model: nn.Module, p: float) -> None:
         if isinstance(m, nn.Dropout):
             m.p = p
     model.config["dropout"] = p
-
-
-def device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
 
 
 def parse_args(argv=None):
@@ -358,7 +404,7 @@ def main(argv=None) -> int:
         if not procs.main:
             sys.stdout = open(os.devnull, "w")  # rank 0 speaks for the job; errors still reach stderr
         course = Course(args, procs)
-        helpers.banner(device=f"{procs.device} ({device_name(procs.device)})",
+        helpers.banner(device=f"{procs.device} ({helpers.device_name(procs.device)})",
                        processes=f"{procs.world_size} ({procs.backend})" if procs.distributed else "1",
                        size=course.size, glove=f"{course.glove.name} from {course.glove.source}",
                        batch_size=f"{course.batch_size} global, {course.batch_size // procs.world_size} per process")

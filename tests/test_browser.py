@@ -303,7 +303,7 @@ def test_notebook_runs_in_jupyterlab(notebook, browser, lab, screenshots):
             for bad in ("Error displaying widget", "IProgress not found", "HBox(children", "FloatProgress("):
                 if bad in cell["text"]:
                     problems.append(f"{where}: a progress bar did not render as a widget ({bad!r} in its output)")
-        if re.search(r"\bH\.(train_model|encode_splits)\(", source) and not report["progressBarsSeen"]:
+        if re.search(r"\b(train_model|make_splits)\(", source) and not report["progressBarsSeen"]:
             problems.append("no tqdm progress bar rendered as a widget, although the notebook trains or encodes")
         for cell in report["cells"]:
             if ("plot_history(" in cell["source"] or "plt.show()" in cell["source"]) and not cell["images"]:

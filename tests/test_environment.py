@@ -1,7 +1,6 @@
 """Conda and pip set up the same kit: environment.yml and requirements.txt carry the same pins,
 the pins admit the torch Colab ships, and the environment running these tests satisfies them."""
 import re
-import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -9,9 +8,9 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+import helpers
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tools"))
-import bootstrap_cell  # noqa: E402
 
 
 def _normal(line: str) -> str:
@@ -66,9 +65,9 @@ def test_torch_pin_admits_colabs_torch_and_the_one_kit_sh_installs():
         assert torch.contains(v), f"torch {v} is not admitted by torch{torch}"
 
 
-def test_the_colab_cell_installs_with_the_same_pins():
-    pins = re.findall(r'"([A-Za-z0-9_.-]+(?:==|>=)[^"]+)"', bootstrap_cell.CELL)
-    assert pins, "the bootstrap cell names the packages it may install, pinned"
+def test_the_colab_setup_installs_with_the_same_pins():
+    pins = [pin for _, pin in helpers.COLAB_PACKAGES]
+    assert pins, "helpers.colab_setup names the packages it may install, pinned"
     reqs = {_normal(str(r)) for r in pip_requirements().values()}
     assert {_normal(p) for p in pins} <= reqs
     assert "torch" not in {canonicalize_name(Requirement(p).name) for p in pins}

