@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import DataLoader
@@ -70,7 +69,7 @@ CONFIGS = {
                     amp_batches=3, amp_passes=1, workers_batches=2, workers_reps=1),
 }
 # The kit's side uses the quick run size's settings (the CPU size): max_len 256, AdamW, OneCycle.
-KIT = H.SIZES["quick"]
+KIT = H.run_size("quick")[1]
 
 
 def median(xs):
@@ -173,10 +172,10 @@ class CourseTrainer:
 # The kit's pipeline
 # ---------------------------------------------------------------------------
 class KitTrainer:
-    """TextClassifier with the step of helpers.train_model (AdamW, OneCycle stepped per batch, clip 1.0).
+    """TextClassifier trained by the course's own pieces: helpers.make_optimizer and helpers.train_step (notebook 04).
 
-    train_model runs whole epochs; the benchmark needs single steps to alternate with the original,
-    so this repeats its inner loop line for line. Section 6 times train_model itself as a cross-check.
+    train_model runs whole epochs; to alternate single batches with the original pipeline, the
+    benchmark drives the same optimizer and step directly. Section 6 times train_model itself.
     """
 
     def __init__(self, glove, total_steps, lr=KIT["pretrain_lr"], amp=False, attn_dropout=None):
@@ -185,30 +184,29 @@ class KitTrainer:
         if attn_dropout is not None:  # a what-if: the kit ships with attention dropout 0
             for layer in self.model.encoder.layers:
                 layer.self_attn.dropout = attn_dropout
-        self.params = [p for p in self.model.parameters() if p.requires_grad]
-        self.opt = torch.optim.AdamW(self.params, lr=lr, weight_decay=0.01)
-        self.sched = torch.optim.lr_scheduler.OneCycleLR(self.opt, max_lr=lr, total_steps=total_steps, pct_start=0.1)
+        self.opt, self.sched = H.make_optimizer(self.model, lr, total_steps)
         self.amp = amp
-
-    def autocast(self):
-        return torch.autocast("cpu", dtype=torch.bfloat16) if self.amp else H.autocast(CPU)
 
     def train(self):
         self.model.train()
 
     def step(self, labels, inputs):
-        labels, inputs = labels.to(CPU), inputs.to(CPU)
-        with self.autocast():
-            loss = F.cross_entropy(self.model(inputs).float(), labels)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.params, 1.0)
-        self.opt.step()
-        self.sched.step()
-        return loss.item() * len(labels)
+        with cpu_bfloat16() if self.amp else contextlib.nullcontext():
+            return H.train_step(self.model, labels.to(CPU), inputs.to(CPU), self.opt, self.sched) * len(labels)
 
     def evaluate(self, loader):
         return H.evaluate(self.model, loader, CPU)[1]
+
+
+@contextlib.contextmanager
+def cpu_bfloat16():
+    """A what-if: the course's step with bfloat16 autocast on the CPU (H.autocast uses it on CUDA only)."""
+    kit_autocast = H.autocast
+    H.autocast = lambda device, enabled=True: torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+    try:
+        yield
+    finally:
+        H.autocast = kit_autocast
 
 
 # ---------------------------------------------------------------------------
