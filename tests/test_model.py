@@ -1,4 +1,7 @@
-"""The model, training and prediction (helpers.py 6-7): padding, batch-mates, learning, freezing, heads."""
+"""The model, training and prediction (helpers.py 6-7): padding, batch-mates, positions, learning, the
+learning-rate schedule, keeping the best epoch, freezing, heads, prediction."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -53,6 +56,36 @@ def test_positional_encoding_refuses_texts_longer_than_max_len():
     assert pe(torch.zeros(2, 10, 8)).shape == (2, 10, 8)
     with pytest.raises(ValueError, match="11 tokens is longer than max_len=10"):
         pe(torch.zeros(1, 11, 8))
+
+
+def sinusoid_table(n: int, d: int) -> torch.Tensor:
+    """PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(pos / 10000^(2i/d)), written out in float64."""
+    table = torch.zeros(n, d, dtype=torch.float64)
+    for pos in range(n):
+        for j in range(d):
+            angle = pos / 10000 ** (2 * (j // 2) / d)
+            table[pos, j] = math.sin(angle) if j % 2 == 0 else math.cos(angle)
+    return table
+
+
+@pytest.mark.parametrize("d_model", [8, 7])
+@torch.no_grad()
+def test_positional_encoding_adds_the_sinusoid_table(d_model):
+    pe = helpers.PositionalEncoding(d_model, max_len=50, dropout=0.5).eval()  # eval: no dropout
+    table = sinusoid_table(50, d_model).float()
+    assert table[0, :4].tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert table[1, 2].item() == pytest.approx(math.sin(0.1 if d_model == 8 else 1 / 10000 ** (2 / 7)))
+    x = torch.randn(3, 50, d_model, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(pe(x), x + table, rtol=0, atol=1e-5)
+    torch.testing.assert_close(pe(x[:, :9]), x[:, :9] + table[:9], rtol=0, atol=1e-5)  # a shorter text
+
+
+@torch.no_grad()
+def test_word_order_changes_the_kit_model_output(tiny_glove):
+    # Without position signals, self-attention and a mean over positions could not tell orders apart.
+    model = make_model(tiny_glove).eval()
+    text = [4, 5, 6, 7, 3]
+    assert not torch.allclose(model(tokens(text)), model(tokens(text[::-1])), atol=1e-4)
 
 
 def toy_batch():
