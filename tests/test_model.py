@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import helpers
 from kit_support import make_model
@@ -133,7 +134,7 @@ def test_replace_head_swaps_only_the_last_layer(tiny_glove):
     assert model(tokens([4, 5])).shape == (1, 2)
 
 
-def test_train_model_keeps_the_best_epoch_and_reports_history(tiny_glove, capsys):
+def test_train_model_learns_and_reports_history(tiny_glove, capsys):
     torch.manual_seed(0)
     labels, x = toy_batch()
     data = helpers.EncodedDataset(labels.tolist() * 4, [row[row != PAD] for row in x] * 4)
@@ -142,12 +143,74 @@ def test_train_model_keeps_the_best_epoch_and_reports_history(tiny_glove, capsys
     model = make_model(tiny_glove)
     before, _ = helpers.evaluate(model, valid, torch.device("cpu"))
     history = helpers.train_model(model, train, valid, epochs=4, lr=1e-2, device=torch.device("cpu"))
-    assert history["epoch"] == [1, 2, 3, 4] and len(history["valid_acc"]) == 4
-    best = history["valid_acc"].index(max(history["valid_acc"])) + 1
-    assert history["best_epoch"] == best
+    assert history["epoch"] == [1, 2, 3, 4]
+    assert all(len(history[k]) == 4 for k in ("train_loss", "valid_loss", "valid_acc", "seconds", "lr"))
+    assert history["train_loss"][-1] < 0.7 * history["train_loss"][0]
+    # the model ends with the weights that scored the best epoch's numbers
     loss, acc = helpers.evaluate(model, valid, torch.device("cpu"))
-    assert acc == max(history["valid_acc"]) and loss < before
+    best = history["best_epoch"] - 1
+    assert (loss, acc) == (pytest.approx(history["valid_loss"][best], abs=1e-6), history["valid_acc"][best])
+    assert loss < before and acc == 1.0
     assert "epoch 4/4" in capsys.readouterr().out
+
+
+def linear_task(n=40, batch_size=8, seed=0):
+    """A linear head and plain DataLoaders of (labels, features): train_model on the cheapest model there is."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(n, 6, generator=g), torch.randint(0, 3, (n,), generator=g)
+    torch.manual_seed(seed)
+    data = torch.utils.data.TensorDataset(y, x)
+    return (torch.nn.Linear(6, 3), torch.utils.data.DataLoader(data, batch_size=batch_size),
+            torch.utils.data.DataLoader(data, batch_size=n))
+
+
+@pytest.mark.parametrize("accuracies,best", [([0.5, 0.9, 0.7, 0.6], 2), ([0.8, 0.3, 0.4, 0.5], 1),
+                                             ([0.1, 0.2, 0.3, 0.4], 4)])
+def test_train_model_ends_with_the_best_epochs_weights(monkeypatch, accuracies, best):
+    """Validation scores are scripted, so the best epoch is known; the weights at each evaluation are recorded."""
+    snapshots = []
+
+    def scripted_evaluate(model, loader, device):
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        acc = accuracies[len(snapshots) - 1]
+        return 1.0 - acc, acc
+
+    monkeypatch.setattr(helpers, "evaluate", scripted_evaluate)
+    model, train, valid = linear_task()
+    history = helpers.train_model(model, train, valid, epochs=4, lr=0.1, device=torch.device("cpu"))
+    assert len(snapshots) == 4 and history["valid_acc"] == accuracies and history["best_epoch"] == best
+    for a, b in zip(snapshots, snapshots[1:]):  # every epoch moved the weights, so the comparison means something
+        assert not torch.equal(a["weight"], b["weight"])
+    final = model.state_dict()
+    assert final.keys() == snapshots[best - 1].keys()
+    for k, v in snapshots[best - 1].items():
+        assert torch.equal(final[k], v), k
+
+
+def test_train_model_warms_the_learning_rate_up_then_anneals_it():
+    """The one-cycle schedule must really step: the optimizer's learning rate rises to lr, then falls far below."""
+    used = []  # the learning rate of every optimizer step, as the optimizer saw it
+
+    def record(optimizer, args, kwargs):
+        used.append({g["lr"] for g in optimizer.param_groups})
+
+    model, train, valid = linear_task(n=40, batch_size=4)  # 10 steps an epoch
+    lr = 1e-2
+    handle = register_optimizer_step_pre_hook(record)
+    try:
+        history = helpers.train_model(model, train, valid, epochs=3, lr=lr, device=torch.device("cpu"))
+    finally:
+        handle.remove()
+    assert len(used) == 30 and all(len(s) == 1 for s in used)  # every parameter group at the same rate
+    used = [s.pop() for s in used]
+    peak = used.index(max(used))
+    assert used[0] < 0.1 * lr and 0.8 * lr < used[peak] <= lr * (1 + 1e-9)  # warm-up from low to about lr, never above
+    assert 0 < peak < 10
+    assert all(a < b for a, b in zip(used[:peak], used[1:peak + 1]))
+    assert all(a > b for a, b in zip(used[peak:], used[peak + 1:]))
+    assert used[-1] < 1e-3 * lr
+    assert len(history["lr"]) == 3 and history["lr"][0] > history["lr"][1] > history["lr"][2]
+    assert history["lr"][-1] < 0.02 * lr
 
 
 def test_evaluate_matches_a_direct_computation(tiny_glove):
