@@ -240,7 +240,8 @@ def test_predict_on_unknown_words_only_classifies_the_unk_tokens(tiny_glove):
     with torch.no_grad():
         expected = F.softmax(model.eval()(torch.tensor([[helpers.UNK_IDX] * 3])), dim=1)[0]
     assert name == ["neg", "pos"][expected.argmax()] and prob == round(expected.max().item(), 4)
-    assert 0.5 <= prob <= 1.0
+    # any three unknown words are the same three <unk> tokens
+    assert helpers.predict(model, vocab, "Qwzz vvbn xkcdq", ["neg", "pos"], torch.device("cpu")) == [(name, prob)]
 
 
 def test_predict_takes_one_text_or_many_and_matches_the_model(tiny_glove):
@@ -251,6 +252,22 @@ def test_predict_takes_one_text_or_many_and_matches_the_model(tiny_glove):
     with torch.no_grad():
         probs = F.softmax(model.eval()(tokens(helpers.encode(texts[0], vocab))), dim=1)[0]
     assert many[0] == (["neg", "pos"][probs.argmax()], round(probs.max().item(), 4))
+
+
+def test_predict_cuts_a_long_text_to_max_len(tiny_glove):
+    model, vocab = make_model(tiny_glove, max_len=6), helpers.build_vocab(tiny_glove)
+    words = "good movie great plot awful film bad actor the plot awful bad good".split()
+
+    def pred(text, **kw):
+        return helpers.predict(model, vocab, text, ["neg", "pos"], torch.device("cpu"), **kw)
+
+    first_six = pred(" ".join(words[:6]))
+    assert pred(" ".join(words)) == first_six  # model.config["max_len"] is 6
+    assert pred(" ".join(words[-6:])) != first_six  # the tokens kept make a difference
+    assert pred(" ".join(words), max_len=3) == pred(" ".join(words[:3])) != first_six
+    with torch.no_grad():
+        probs = F.softmax(model.eval()(tokens(helpers.encode(" ".join(words[:6]), vocab))), dim=1)[0]
+    assert first_six == [(["neg", "pos"][probs.argmax()], round(probs.max().item(), 4))]
 
 
 @pytest.mark.parametrize("steps", [2, 3, 10, 11])
