@@ -136,8 +136,7 @@ def test_every_notebook_starts_with_the_bootstrap_cell():
 def test_kit_url_is_the_published_location():
     assert bootstrap_cell.KIT_URL == f"https://raw.githubusercontent.com/{bootstrap_cell.KIT_REPO}/main"
     readme = REPO / "README.md"
-    if readme.exists():
-        assert bootstrap_cell.KIT_REPO in readme.read_text(), "README.md should link the kit's published location"
+    assert bootstrap_cell.KIT_REPO in readme.read_text(), "README.md should link the kit's published location"
 
 
 def test_samples_manifest_is_up_to_date():

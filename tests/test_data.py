@@ -1,5 +1,8 @@
 """Datasets (helpers.py 3) and safe extraction (helpers.py 2): the shipped samples and bad input."""
+import io
 import os
+import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -205,6 +208,88 @@ def test_archive_escaping_its_folder_is_refused(tmp_path, members, links, bad):
     assert repr(bad) in str(err.value)
     assert not (tmp_path / "evil.txt").exists() and not (work / "evil.txt").exists()
     assert not (work / "dest" / "aclImdb").exists() and leftovers(work) == []
+
+
+@pytest.fixture
+def no_python_tar_filter(monkeypatch):
+    """Python's own guard (tarfile's extraction filters) switched off, as on a Python without them:
+    helpers.extract_tar then passes no filter, and tarfile extracts whatever the archive says."""
+    if hasattr(tarfile, "data_filter"):
+        monkeypatch.delattr(tarfile, "data_filter")
+        # Python 3.14 applies the data filter when none is given; make the default "trust everything"
+        monkeypatch.setattr(tarfile.TarFile, "extraction_filter", staticmethod(tarfile.fully_trusted_filter))
+
+
+def tar_of(entries) -> bytes:
+    """A .tar.gz of (name, kind, payload): kind file (payload bytes), dir, symlink or hardlink (payload: target)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name, kind, payload in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+                continue
+            info.type = {"dir": tarfile.DIRTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE}[kind]
+            info.linkname = payload or ""
+            tar.addfile(info)
+    return buf.getvalue()
+
+
+def escaping_archives(outside):
+    """Archives whose members would land outside the extraction folder, each with the first such member.
+    `outside` (a folder in tmp_path) is where absolute paths and links point: what escaped would be there."""
+    top = ("aclImdb/", "dir", None)
+    ok = ("aclImdb/train/ok.txt", "file", b"fine")
+    return {
+        "dotdot": ([top, ok, ("../evil.txt", "file", b"x")], "../evil.txt"),
+        "dotdot inside": ([top, ok, ("aclImdb/../../evil.txt", "file", b"x")], "aclImdb/../../evil.txt"),
+        "absolute": ([top, ok, (str(outside / "absolute.txt"), "file", b"x")], str(outside / "absolute.txt")),
+        "symlink out, then a file through it": ([top, ("aclImdb/out", "symlink", str(outside)),
+                                                 ("aclImdb/out/through.txt", "file", b"x")], "aclImdb/out"),
+        "relative symlink": ([top, ok, ("aclImdb/up", "symlink", "../../..")], "aclImdb/up"),
+        "hard link": ([top, ok, ("aclImdb/secret", "hardlink", str(outside / "secret.txt"))], "aclImdb/secret"),
+    }
+
+
+def files_under(folder):
+    """Every file, folder and link under folder (links not followed), relative to it."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        found += [os.path.relpath(os.path.join(root, n), folder) for n in dirs + files]
+    return sorted(found)
+
+
+@pytest.mark.parametrize("case", list(escaping_archives(Path())))
+def test_the_kits_own_check_refuses_escaping_members(tmp_path, no_python_tar_filter, case):
+    base = tmp_path / "case"  # everything the test makes, and anything that escaped, is in here
+    outside = base / "outside"
+    outside.mkdir(parents=True)
+    (outside / "secret.txt").write_bytes(b"secret")
+    entries, bad = escaping_archives(outside)[case]
+    work = base / "work"
+    (work / "dest").mkdir(parents=True)
+    archive = work / "a.tar.gz"
+    archive.write_bytes(tar_of(entries))
+    with pytest.raises(helpers.KitError, match="unsafe member") as err:
+        helpers.extract_tar(archive, work / "dest", "aclImdb")
+    assert repr(bad) in str(err.value)
+    assert files_under(base) == ["outside", "outside/secret.txt", "work", "work/a.tar.gz", "work/dest"]
+    assert (outside / "secret.txt").read_bytes() == b"secret"
+
+
+def test_without_pythons_filter_tarfile_alone_lets_members_escape(tmp_path, no_python_tar_filter):
+    """What the test above guards against is real here: with the filter off, plain tarfile writes outside."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_bytes(b"secret")
+    into = tmp_path / "work" / "into"
+    into.mkdir(parents=True)
+    for case in ("dotdot", "absolute", "symlink out, then a file through it"):
+        with tarfile.open(fileobj=io.BytesIO(tar_of(escaping_archives(outside)[case][0]))) as tar:
+            tar.extractall(into)
+    assert (tmp_path / "work" / "evil.txt").read_bytes() == b"x"
+    assert (outside / "absolute.txt").read_bytes() == (outside / "through.txt").read_bytes() == b"x"
 
 
 def test_archive_without_the_expected_top_folder(tmp_path):

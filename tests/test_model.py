@@ -1,7 +1,11 @@
-"""The model, training and prediction (helpers.py 6-7): padding, batch-mates, learning, freezing, heads."""
+"""The model, training and prediction (helpers.py 6-7): padding, batch-mates, positions, learning, the
+learning-rate schedule, keeping the best epoch, freezing, heads, prediction."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import helpers
 from kit_support import make_model
@@ -55,6 +59,36 @@ def test_positional_encoding_refuses_texts_longer_than_max_len():
         pe(torch.zeros(1, 11, 8))
 
 
+def sinusoid_table(n: int, d: int) -> torch.Tensor:
+    """PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(pos / 10000^(2i/d)), written out in float64."""
+    table = torch.zeros(n, d, dtype=torch.float64)
+    for pos in range(n):
+        for j in range(d):
+            angle = pos / 10000 ** (2 * (j // 2) / d)
+            table[pos, j] = math.sin(angle) if j % 2 == 0 else math.cos(angle)
+    return table
+
+
+@pytest.mark.parametrize("d_model", [8, 7])
+@torch.no_grad()
+def test_positional_encoding_adds_the_sinusoid_table(d_model):
+    pe = helpers.PositionalEncoding(d_model, max_len=50, dropout=0.5).eval()  # eval: no dropout
+    table = sinusoid_table(50, d_model).float()
+    assert table[0, :4].tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert table[1, 2].item() == pytest.approx(math.sin(0.1 if d_model == 8 else 1 / 10000 ** (2 / 7)))
+    x = torch.randn(3, 50, d_model, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(pe(x), x + table, rtol=0, atol=1e-5)
+    torch.testing.assert_close(pe(x[:, :9]), x[:, :9] + table[:9], rtol=0, atol=1e-5)  # a shorter text
+
+
+@torch.no_grad()
+def test_word_order_changes_the_kit_model_output(tiny_glove):
+    # Without position signals, self-attention and a mean over positions could not tell orders apart.
+    model = make_model(tiny_glove).eval()
+    text = [4, 5, 6, 7, 3]
+    assert not torch.allclose(model(tokens(text)), model(tokens(text[::-1])), atol=1e-4)
+
+
 def toy_batch():
     """Eight short texts whose label is whether word 4 ('good') or word 5 ('bad') appears."""
     good, bad = [[4, 8, 3], [9, 4], [4, 4, 11, 3], [8, 9, 4]], [[5, 8, 3], [9, 5], [5, 5, 11, 3], [8, 9, 5]]
@@ -100,7 +134,7 @@ def test_replace_head_swaps_only_the_last_layer(tiny_glove):
     assert model(tokens([4, 5])).shape == (1, 2)
 
 
-def test_train_model_keeps_the_best_epoch_and_reports_history(tiny_glove, capsys):
+def test_train_model_learns_and_reports_history(tiny_glove, capsys):
     torch.manual_seed(0)
     labels, x = toy_batch()
     data = helpers.EncodedDataset(labels.tolist() * 4, [row[row != PAD] for row in x] * 4)
@@ -109,12 +143,74 @@ def test_train_model_keeps_the_best_epoch_and_reports_history(tiny_glove, capsys
     model = make_model(tiny_glove)
     before, _ = helpers.evaluate(model, valid, torch.device("cpu"))
     history = helpers.train_model(model, train, valid, epochs=4, lr=1e-2, device=torch.device("cpu"))
-    assert history["epoch"] == [1, 2, 3, 4] and len(history["valid_acc"]) == 4
-    best = history["valid_acc"].index(max(history["valid_acc"])) + 1
-    assert history["best_epoch"] == best
+    assert history["epoch"] == [1, 2, 3, 4]
+    assert all(len(history[k]) == 4 for k in ("train_loss", "valid_loss", "valid_acc", "seconds", "lr"))
+    assert history["train_loss"][-1] < 0.7 * history["train_loss"][0]
+    # the model ends with the weights that scored the best epoch's numbers
     loss, acc = helpers.evaluate(model, valid, torch.device("cpu"))
-    assert acc == max(history["valid_acc"]) and loss < before
+    best = history["best_epoch"] - 1
+    assert (loss, acc) == (pytest.approx(history["valid_loss"][best], abs=1e-6), history["valid_acc"][best])
+    assert loss < before and acc == 1.0
     assert "epoch 4/4" in capsys.readouterr().out
+
+
+def linear_task(n=40, batch_size=8, seed=0):
+    """A linear head and plain DataLoaders of (labels, features): train_model on the cheapest model there is."""
+    g = torch.Generator().manual_seed(seed)
+    x, y = torch.randn(n, 6, generator=g), torch.randint(0, 3, (n,), generator=g)
+    torch.manual_seed(seed)
+    data = torch.utils.data.TensorDataset(y, x)
+    return (torch.nn.Linear(6, 3), torch.utils.data.DataLoader(data, batch_size=batch_size),
+            torch.utils.data.DataLoader(data, batch_size=n))
+
+
+@pytest.mark.parametrize("accuracies,best", [([0.5, 0.9, 0.7, 0.6], 2), ([0.8, 0.3, 0.4, 0.5], 1),
+                                             ([0.1, 0.2, 0.3, 0.4], 4)])
+def test_train_model_ends_with_the_best_epochs_weights(monkeypatch, accuracies, best):
+    """Validation scores are scripted, so the best epoch is known; the weights at each evaluation are recorded."""
+    snapshots = []
+
+    def scripted_evaluate(model, loader, device):
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        acc = accuracies[len(snapshots) - 1]
+        return 1.0 - acc, acc
+
+    monkeypatch.setattr(helpers, "evaluate", scripted_evaluate)
+    model, train, valid = linear_task()
+    history = helpers.train_model(model, train, valid, epochs=4, lr=0.1, device=torch.device("cpu"))
+    assert len(snapshots) == 4 and history["valid_acc"] == accuracies and history["best_epoch"] == best
+    for a, b in zip(snapshots, snapshots[1:]):  # every epoch moved the weights, so the comparison means something
+        assert not torch.equal(a["weight"], b["weight"])
+    final = model.state_dict()
+    assert final.keys() == snapshots[best - 1].keys()
+    for k, v in snapshots[best - 1].items():
+        assert torch.equal(final[k], v), k
+
+
+def test_train_model_warms_the_learning_rate_up_then_anneals_it():
+    """The one-cycle schedule must really step: the optimizer's learning rate rises to lr, then falls far below."""
+    used = []  # the learning rate of every optimizer step, as the optimizer saw it
+
+    def record(optimizer, args, kwargs):
+        used.append({g["lr"] for g in optimizer.param_groups})
+
+    model, train, valid = linear_task(n=40, batch_size=4)  # 10 steps an epoch
+    lr = 1e-2
+    handle = register_optimizer_step_pre_hook(record)
+    try:
+        history = helpers.train_model(model, train, valid, epochs=3, lr=lr, device=torch.device("cpu"))
+    finally:
+        handle.remove()
+    assert len(used) == 30 and all(len(s) == 1 for s in used)  # every parameter group at the same rate
+    used = [s.pop() for s in used]
+    peak = used.index(max(used))
+    assert used[0] < 0.1 * lr and 0.8 * lr < used[peak] <= lr * (1 + 1e-9)  # warm-up from low to about lr, never above
+    assert 0 < peak < 10
+    assert all(a < b for a, b in zip(used[:peak], used[1:peak + 1]))
+    assert all(a > b for a, b in zip(used[peak:], used[peak + 1:]))
+    assert used[-1] < 1e-3 * lr
+    assert len(history["lr"]) == 3 and history["lr"][0] > history["lr"][1] > history["lr"][2]
+    assert history["lr"][-1] < 0.02 * lr
 
 
 def test_evaluate_matches_a_direct_computation(tiny_glove):
@@ -144,7 +240,8 @@ def test_predict_on_unknown_words_only_classifies_the_unk_tokens(tiny_glove):
     with torch.no_grad():
         expected = F.softmax(model.eval()(torch.tensor([[helpers.UNK_IDX] * 3])), dim=1)[0]
     assert name == ["neg", "pos"][expected.argmax()] and prob == round(expected.max().item(), 4)
-    assert 0.5 <= prob <= 1.0
+    # any three unknown words are the same three <unk> tokens
+    assert helpers.predict(model, vocab, "Qwzz vvbn xkcdq", ["neg", "pos"], torch.device("cpu")) == [(name, prob)]
 
 
 def test_predict_takes_one_text_or_many_and_matches_the_model(tiny_glove):
@@ -155,6 +252,22 @@ def test_predict_takes_one_text_or_many_and_matches_the_model(tiny_glove):
     with torch.no_grad():
         probs = F.softmax(model.eval()(tokens(helpers.encode(texts[0], vocab))), dim=1)[0]
     assert many[0] == (["neg", "pos"][probs.argmax()], round(probs.max().item(), 4))
+
+
+def test_predict_cuts_a_long_text_to_max_len(tiny_glove):
+    model, vocab = make_model(tiny_glove, max_len=6), helpers.build_vocab(tiny_glove)
+    words = "good movie great plot awful film bad actor the plot awful bad good".split()
+
+    def pred(text, **kw):
+        return helpers.predict(model, vocab, text, ["neg", "pos"], torch.device("cpu"), **kw)
+
+    first_six = pred(" ".join(words[:6]))
+    assert pred(" ".join(words)) == first_six  # model.config["max_len"] is 6
+    assert pred(" ".join(words[-6:])) != first_six  # the tokens kept make a difference
+    assert pred(" ".join(words), max_len=3) == pred(" ".join(words[:3])) != first_six
+    with torch.no_grad():
+        probs = F.softmax(model.eval()(tokens(helpers.encode(" ".join(words[:6]), vocab))), dim=1)[0]
+    assert first_six == [(["neg", "pos"][probs.argmax()], round(probs.max().item(), 4))]
 
 
 @pytest.mark.parametrize("steps", [2, 3, 10, 11])

@@ -26,6 +26,7 @@ def test_parity_fixture_covers_tricky_and_real_texts():
     assert "" in texts
     assert any("<br />" in t for t in texts) and any("\u00a0" in t for t in texts)
     assert sum(len(t) > 300 for t in texts) >= 20  # the real reviews and articles
+    assert {"a<br  />b", "a<br\t/>b", "a<br\xa0/>b"} <= set(texts)  # <br /> goes before whitespace is collapsed
 
 
 @pytest.mark.parametrize("case", parity_cases(), ids=lambda c: repr(c["text"][:30]))
