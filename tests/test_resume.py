@@ -1,7 +1,8 @@
 """Training resumes from its saved state and ends exactly where an uninterrupted run ends.
 
-Resume lives in train.py's loop (`fit`), beside DistributedDataParallel, not in the notebooks'
-train_model: the extras a long run needs stay out of the loop a learner reads.
+Two loops resume: notebook 04's train_model_resumable (what every notebook trains with) and
+train.py's fit (the same, plus several processes). Both are checked against the plain
+train_model, and against interruptions. tests/test_kill_resume.py kills a real process.
 """
 import sys
 from pathlib import Path
@@ -15,42 +16,54 @@ from kit_support import make_model
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import train  # noqa: E402
 
-CPU = train.Procs(device=torch.device("cpu"))
+CPU = torch.device("cpu")
+PROCS = train.Procs(device=CPU)
 
 
-def loaders(seed=0):
+def loaders(seed=0, sharded=False):
     """A small seeded task: the label is whether word 4 or word 5 appears, in texts of varied length."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, 2, (96,), generator=g).tolist()
     texts = [torch.randint(6, 12, (int(torch.randint(2, 9, (1,), generator=g)),), generator=g).tolist() + [4 + y]
              for y in labels]
     data = helpers.EncodedDataset(labels, texts)
-    train_loader = train.shard_loader(helpers.make_loader(data, 16, train=True, seed=seed), CPU, train=True)
+    train_loader = helpers.make_loader(data, 16, train=True, seed=seed)
+    if sharded:
+        train_loader = train.shard_loader(train_loader, PROCS, train=True)
     return train_loader, helpers.make_loader(data, 32, train=False)
 
 
-def run(glove, state_path=None, epochs=3, init_seed=0):
-    model = make_model(glove, seed=init_seed)
-    torch.manual_seed(1)  # the same dropout randomness from the start in every run
-    train_loader, valid_loader = loaders()
-    history = train.fit(model, train_loader, valid_loader, epochs, 1e-2, CPU, "test", state_path=state_path)
+def run(glove, loop, state_path=None, epochs=3, dropout_seed=1):
+    model = make_model(glove, seed=0)
+    torch.manual_seed(dropout_seed)  # the same dropout randomness from the start in every run
+    train_loader, valid_loader = loaders(sharded=loop == "fit")
+    if loop == "fit":
+        history = train.fit(model, train_loader, valid_loader, epochs, 1e-2, PROCS, "test", state_path=state_path)
+    elif loop == "resumable":
+        history = helpers.train_model_resumable(model, train_loader, valid_loader, epochs, 1e-2, CPU, state_path)
+    else:
+        history = helpers.train_model(model, train_loader, valid_loader, epochs, 1e-2, CPU)
     return model, history
 
 
-def test_fit_without_extras_trains_as_train_model_does(tiny_glove):
-    """In one process and without a state file, fit is the notebooks' loop: the same weights, bit for bit."""
-    fitted, history = run(tiny_glove)
-    model = make_model(tiny_glove, seed=0)
-    torch.manual_seed(1)
-    train_loader, valid_loader = loaders()
-    reference = helpers.train_model(model, train_loader, valid_loader, 3, 1e-2, torch.device("cpu"))
-    assert history["valid_acc"] == reference["valid_acc"] and history["train_loss"] == reference["train_loss"]
-    for (name, a), b in zip(model.state_dict().items(), fitted.state_dict().values()):
-        assert torch.equal(a, b), name
+def assert_same_weights(a, b):
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tiny_glove, tmp_path, monkeypatch):
-    reference, ref_history = run(tiny_glove)
+@pytest.mark.parametrize("loop", ["resumable", "fit"])
+def test_an_unbroken_run_trains_as_train_model_does(tiny_glove, tmp_path, loop):
+    """Saving the state changes nothing: the same weights and history as the plain loop, bit for bit."""
+    reference, ref_history = run(tiny_glove, "plain")
+    model, history = run(tiny_glove, loop, tmp_path / "state.pt")
+    assert {k: v for k, v in history.items() if k != "seconds"} == \
+        {k: v for k, v in ref_history.items() if k != "seconds"}
+    assert_same_weights(reference, model)
+
+
+@pytest.mark.parametrize("loop", ["resumable", "fit"])
+def test_an_interrupted_run_resumes_to_the_same_weights(tiny_glove, tmp_path, monkeypatch, loop):
+    reference, ref_history = run(tiny_glove, "plain")
     state = tmp_path / "training-state.pt"
 
     evaluate, calls = helpers.evaluate, []
@@ -63,23 +76,53 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_glove, tmp_path, mo
 
     monkeypatch.setattr(helpers, "evaluate", dies_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
-        run(tiny_glove, state_path=state)
+        run(tiny_glove, loop, state_path=state)
     monkeypatch.setattr(helpers, "evaluate", evaluate)
     assert torch.load(state, weights_only=True)["history"]["epoch"] == [1]
 
     calls.clear()
     monkeypatch.setattr(helpers, "evaluate", lambda *a, **kw: calls.append(1) or evaluate(*a, **kw))
-    # Other initial weights and another dropout seed: only a true resume can end at the reference weights.
-    resumed, history = run(tiny_glove, state_path=state, init_seed=5)
+    # Another dropout seed: only a resume that restores the random generators ends at the reference weights.
+    resumed, history = run(tiny_glove, loop, state_path=state, dropout_seed=7)
     assert len(calls) == 2  # epochs 2 and 3 only
     assert history["epoch"] == [1, 2, 3]
     assert history["valid_acc"] == ref_history["valid_acc"]
-    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
-        assert torch.equal(a, b), name
+    assert_same_weights(reference, resumed)
+
+
+def test_a_finished_run_is_not_trained_again(tiny_glove, tmp_path, monkeypatch, capsys):
+    state = tmp_path / "state.pt"
+    first, history = run(tiny_glove, "resumable", state)
+    monkeypatch.setattr(helpers, "train_step", lambda *a, **kw: pytest.fail("trained again"))
+    again, history_again = run(tiny_glove, "resumable", state)
+    assert history_again == history  # seconds too: the recorded ones, not a new measurement
+    assert_same_weights(first, again)  # the best epoch's weights, restored from the state
+    assert "already trained: all 3 epochs" in capsys.readouterr().out
 
 
 def test_a_state_from_another_run_is_refused(tiny_glove, tmp_path):
     state = tmp_path / "training-state.pt"
-    run(tiny_glove, state_path=state, epochs=2)
-    with pytest.raises(helpers.KitError, match="2-epoch run"):
-        run(tiny_glove, state_path=state, epochs=3)
+    run(tiny_glove, "resumable", state_path=state, epochs=2)
+    with pytest.raises(helpers.KitError, match="state of another run .*2-epoch run"):
+        run(tiny_glove, "resumable", state_path=state, epochs=3)
+    other = make_model(tiny_glove, seed=3)  # other starting weights: say, another pretrained checkpoint
+    with pytest.raises(helpers.KitError, match="from other starting weights"):
+        helpers.train_model_resumable(other, *loaders(), 2, 1e-2, CPU, state)
+
+
+def test_a_damaged_state_is_named(tiny_glove, tmp_path):
+    state = tmp_path / "training-state.pt"
+    run(tiny_glove, "resumable", state_path=state, epochs=2)
+    state.write_bytes(state.read_bytes()[:1000])
+    with pytest.raises(helpers.KitError, match=r"training state .*training-state.pt cannot be read.*Delete it"):
+        run(tiny_glove, "resumable", state_path=state, epochs=2)
+
+
+def test_frozen_weights_are_not_saved_in_the_state(tiny_glove, tmp_path):
+    """The frozen GloVe rows never change, so the state leaves them out (80 MB at 50d) and restores them."""
+    state = tmp_path / "state.pt"
+    model = make_model(tiny_glove, seed=0)  # its embedding is frozen
+    helpers.train_model_resumable(model, *loaders(), 1, 1e-2, CPU, state)
+    saved = torch.load(state, weights_only=True)
+    assert "emb.weight" not in saved["model"] and "emb.weight" not in saved["best_state"]
+    assert "encoder.layers.0.linear1.weight" in saved["model"]

@@ -66,32 +66,32 @@ def test_the_setup_cell_is_short():
     assert len(bootstrap_cell.CELL.splitlines()) <= 7
 
 
-def test_an_edited_cell_is_named(tmp_path, monkeypatch):
-    """The check can fail: edit one saved cell in a copy of the notebooks, and it names that cell."""
+def edited_copy(tmp_path, monkeypatch, defines: str, old: str, new: str) -> tuple:
+    """A copy of the notebooks in which notebook 02's cell defining `defines` has `old` replaced by `new`;
+    sync_helpers then reads the copy. Returns the edited notebook's path and the cell's index."""
     copy = tmp_path / "notebooks"
     shutil.copytree(REPO / "notebooks", copy)
     path = copy / next(p.name for p in sync_helpers.notebooks() if p.name.startswith("02"))
     nb = json.loads(path.read_text(encoding="utf-8"))
-    index = next(i for i, c in enumerate(nb["cells"]) if "def collate_batch" in "".join(c["source"]))
-    nb["cells"][index]["source"] = "".join(nb["cells"][index]["source"]).replace("padding_value=pad_idx",
-                                                                                 "padding_value=0")
+    index = next(i for i, c in enumerate(nb["cells"]) if f"def {defines}" in "".join(c["source"]))
+    source = "".join(nb["cells"][index]["source"])
+    assert old in source
+    nb["cells"][index]["source"] = source.replace(old, new)
     path.write_text(json.dumps(nb), encoding="utf-8")
     monkeypatch.setattr(sync_helpers, "ROOT", tmp_path)
+    return path, index
+
+
+def test_an_edited_cell_is_named(tmp_path, monkeypatch):
+    """The check can fail: edit one saved cell in a copy of the notebooks, and it names that cell."""
+    path, index = edited_copy(tmp_path, monkeypatch, "collate_batch", "padding_value=pad_idx", "padding_value=0")
     problems = sync_helpers.mismatches(sync_helpers.HELPERS.read_text(encoding="utf-8"))
     assert problems == [f"notebooks/{path.name}, cell {index} (defines collate_batch) differs from helpers.py"]
 
 
 def test_a_notebook_calls_its_own_definitions_not_the_saved_copies(tmp_path, monkeypatch):
     """Calling H.collate_batch in notebook 02 would ignore a learner's edit of its cell: the check says so."""
-    copy = tmp_path / "notebooks"
-    shutil.copytree(REPO / "notebooks", copy)
-    path = copy / next(p.name for p in sync_helpers.notebooks() if p.name.startswith("02"))
-    nb = json.loads(path.read_text(encoding="utf-8"))
-    index = next(i for i, c in enumerate(nb["cells"]) if "def make_loader" in "".join(c["source"]))
-    nb["cells"][index]["source"] = "".join(nb["cells"][index]["source"]).replace("collate_fn=collate_batch",
-                                                                                 "collate_fn=H.collate_batch")
-    path.write_text(json.dumps(nb), encoding="utf-8")
-    monkeypatch.setattr(sync_helpers, "ROOT", tmp_path)
+    edited_copy(tmp_path, monkeypatch, "make_loader", "collate_fn=collate_batch", "collate_fn=H.collate_batch")
     assert any("calls H.collate_batch, which this notebook defines itself" in p for p in sync_helpers.style_problems())
 
 
