@@ -1,14 +1,12 @@
-"""The first code cell of every notebook (the bootstrap cell), kept identical in all of them.
+"""The first code cell of every notebook (the set-up cell), kept identical in all of them.
 
     python tools/bootstrap_cell.py           # put CELL into the first code cell of notebooks/*.ipynb
     python tools/bootstrap_cell.py --check   # exit status 1 if a notebook's first code cell differs
 
-In JupyterLab, VS Code or nbval the cell imports helpers.py from one folder up. In Colab,
-where a notebook arrives alone, it fetches helpers.py from the kit's published location,
-KIT_URL (the environment variable KIT_URL overrides it), unless a helpers.py was uploaded
-beside the notebook; then helpers.colab_setup installs the two packages Colab lacks (never
-torch) and fetches the shipped samples listed in data/samples/MANIFEST.txt.
-Only that one cell is touched: every other cell, and the notebook's metadata, stay as they are.
+In JupyterLab, VS Code or nbval the cell imports helpers.py from one folder up (or from beside the
+notebook). Colab gets its own copies of the notebooks (colab/, written by tools/colab_notebooks.py),
+whose first cell carries helpers.py and the samples instead. Only that one cell is touched: every
+other cell, and the notebook's metadata, stay as they are.
 """
 import argparse
 import json
@@ -18,17 +16,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clean_notebooks import dumps, notebooks  # noqa: E402
 
-KIT_URL = "https://raw.githubusercontent.com/finetune-course-kit/finetune-course-kit/main"
-KIT_REPO = "finetune-course-kit/finetune-course-kit"  # the GitHub repository behind KIT_URL
+# The GitHub repository the README's Colab badges point at (the notebooks themselves need none).
+KIT_REPO = "finetune-course-kit/finetune-course-kit"
 
-CELL = f'''\
+CELL = """\
 import os, sys
-KIT_URL = os.environ.get("KIT_URL", "{KIT_URL}")
-if "google.colab" in sys.modules and not os.path.exists("helpers.py"):  # opened alone in Colab: fetch the kit
-    import urllib.request; urllib.request.urlretrieve(f"{{KIT_URL}}/helpers.py", "helpers.py")
-sys.path[:0] = [os.getcwd(), os.path.abspath("..")]  # helpers.py: beside this notebook in Colab, else one up
-import helpers as H
-H.colab_setup(KIT_URL)  # in Colab: install the two packages it lacks, fetch the samples; elsewhere nothing'''
+sys.path[:0] = [os.getcwd(), os.path.abspath("..")]  # helpers.py: one folder up, or beside this notebook
+import helpers as H  # not found? Run this notebook from the kit's notebooks/ folder; on Colab, use colab/"""
 
 
 def first_code_cell(nb: dict) -> dict:
