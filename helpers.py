@@ -541,7 +541,8 @@ SAMPLES_DIR = ROOT / "data" / "samples"
 # SETTINGS holds what every size shares; SIZES only what differs.
 SETTINGS = dict(batch_size=64, limit_ag=None, pretrain_lr=2e-3, finetune_lr=2e-3, head_lr=1e-2)
 SIZES = {
-    "smoke": dict(data="samples", max_len=128, batch_size=32, pretrain_epochs=2, finetune_epochs=2, head_epochs=20),
+    "smoke": dict(data="samples", max_len=128, batch_size=32, pretrain_epochs=2, finetune_epochs=5, head_epochs=20,
+                  finetune_lr=3e-3),  # 150 steps on 950 short reviews: enough to learn (data/README.md)
     "quick": dict(data="real", max_len=256, limit_ag=30_000, pretrain_epochs=3, finetune_epochs=3, head_epochs=30),
     "full": dict(data="real", max_len=512, pretrain_epochs=5, finetune_epochs=4, head_epochs=50),
 }

@@ -18,10 +18,10 @@ pytestmark = pytest.mark.usefixtures("kit_env")
 # The shipped samples
 # ---------------------------------------------------------------------------
 def test_imdb_sample_reads_negatives_then_positives():
-    for train in (True, False):
+    for train, per_label in ((True, 500), (False, 200)):  # tools/make_samples.py's COUNTS
         ds = helpers.IMDBDataset(SAMPLES / "aclImdb", train=train)
-        assert len(ds) == 240 and ds.pos_start == 120
-        assert ds.labels == [0] * 120 + [1] * 120
+        assert len(ds) == 2 * per_label and ds.pos_start == per_label
+        assert ds.labels == [0] * per_label + [1] * per_label
         label, text = ds[0]
         assert label == 0 and isinstance(text, str) and len(text) > 20
         assert ds.files[0].parent.name == "neg" and ds.files[-1].parent.name == "pos"
