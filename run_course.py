@@ -2,20 +2,27 @@
 
     python run_course.py                  # size from KIT_SIZE (default: full on a GPU, quick on a CPU)
     python run_course.py --size smoke     # the shipped samples, a few minutes on a CPU
-    python run_course.py --results [DIR]  # also copy metrics and plots into DIR (default results/<device>-<size>)
+    python run_course.py --fresh          # discard saved training states: train everything again
+    python run_course.py --results [DIR]  # a recorded run: fresh, then copy the run records, plots, executed
+                                          # notebooks and timings into DIR (default results/<device>-<size>)
 
-Executed copies go to runs/<size>/ so the committed notebooks stay clean. When the real
-data cannot be found or downloaded, it says so loudly and runs the course on the samples.
+Executed copies go to runs/<size>/ so the committed notebooks stay clean. Trainings resume from
+their saved state (data/training-state/), so an interrupted run carries on where it stopped. When
+the real data cannot be found or downloaded, it says so loudly and runs the course on the samples.
 """
 import argparse
 import json
+import logging
 import os
+import platform
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -45,14 +52,17 @@ def real_data_or_samples(size: str) -> str:
 def run_notebook(path: Path, out_dir: Path, timeout: int) -> float:
     """Execute one notebook with the notebooks/ folder as working directory; save the executed copy."""
     nb = nbformat.read(path, as_version=4)
+    out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
-    try:
-        client.execute()
-    finally:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, out_dir / path.name)
+    with tempfile.TemporaryDirectory() as sockets:
+        # IPC sockets rather than TCP: the kernel then has no transport warning to print on every start.
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"),
+                           connection_file=str(Path(sockets) / "kernel.json"))
+        client = NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(path.parent)}})
+        try:
+            client.execute()
+        finally:
+            nbformat.write(nb, out_dir / path.name)
     return time.perf_counter() - start
 
 
@@ -64,35 +74,59 @@ def summarize(run_dir: Path) -> None:
         print(f"  {f.stem}: " + ", ".join(f"{k} {info[k]}" for k in keys))
 
 
+def machine() -> str:
+    """The machine in words, for the timings of a recorded run."""
+    if H.get_device().type == "cuda":
+        return f"one {H.device_name(H.get_device())} GPU"
+    return f"a {os.cpu_count()}-core CPU ({platform.machine()})"
+
+
+def record(results: Path, size: str, run_dir: Path, executed: Path, seconds: dict) -> None:
+    """Copy a run into results/: run records and plots, executed notebooks, and the notebooks' wall times."""
+    results.mkdir(parents=True, exist_ok=True)
+    for f in run_dir.glob("*"):
+        if f.is_file():
+            shutil.copy(f, results / f.name)
+    (results / "notebooks").mkdir(exist_ok=True)
+    for nb in NOTEBOOKS:
+        shutil.copy(executed / nb.name, results / "notebooks" / nb.name)
+    timings = dict(size=size, device=H.get_device().type, machine=machine(), date=time.strftime("%Y-%m-%d"),
+                   notebooks={k: round(v, 1) for k, v in seconds.items()}, total=round(sum(seconds.values()), 1))
+    (results / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+    print(f"Recorded the run in {H.shown_path(results)}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", choices=list(H.SIZES), help="run size (default: $KIT_SIZE, else by device)")
+    ap.add_argument("--fresh", action="store_true", help="discard saved training states and train from the start")
     ap.add_argument("--results", type=Path, nargs="?", const=Path("auto"),
-                    help="copy metrics JSON and plots into this folder (alone: results/<device>-<size>)")
+                    help="record the run (fresh) in this folder (alone: results/<device>-<size>)")
     ap.add_argument("--timeout", type=int, default=4 * 3600, help="seconds allowed per cell")
     args = ap.parse_args()
+    logging.getLogger("traitlets").setLevel(logging.ERROR)  # the kernel manager's start-up notes
     size = real_data_or_samples(H.run_size(args.size)[0])
     os.environ["KIT_SIZE"] = size
     run_dir = Path(os.environ.get("KIT_RESULTS_DIR") or H.data_dir() / "runs" / size)
     os.environ["KIT_RESULTS_DIR"] = str(run_dir)
+    if args.fresh or args.results:  # a recorded run measures training, so it never resumes an old one
+        shutil.rmtree(H.data_dir() / "training-state" / size, ignore_errors=True)
+    executed = H.ROOT / "runs" / size
     print(f"Running {len(NOTEBOOKS)} notebooks at size {size!r} on {H.get_device()}; "
-          f"executed copies in runs/{size}/, metrics in {run_dir}", flush=True)
+          f"executed copies in runs/{size}/, run records in {H.shown_path(run_dir)}", flush=True)
+    seconds = {}
     for nb in NOTEBOOKS:
         print(f"-> {nb.name} ...", end=" ", flush=True)
         try:
-            seconds = run_notebook(nb, H.ROOT / "runs" / size, args.timeout)
+            seconds[nb.stem] = run_notebook(nb, executed, args.timeout)
         except CellExecutionError as e:
             print(f"FAILED\n{e}\nThe executed copy with the error is runs/{size}/{nb.name}.", file=sys.stderr)
             return 1
-        print(f"done in {seconds:.0f} s", flush=True)
+        print(f"done in {seconds[nb.stem]:.0f} s", flush=True)
     summarize(run_dir)
-    if args.results == Path("auto"):
-        args.results = H.ROOT / "results" / f"{H.get_device().type}-{size}"
     if args.results:
-        args.results.mkdir(parents=True, exist_ok=True)
-        for f in run_dir.glob("*"):
-            shutil.copy(f, args.results / f.name)
-        print(f"Copied metrics and plots to {args.results}")
+        results = H.ROOT / "results" / f"{H.get_device().type}-{size}" if args.results == Path("auto") else args.results
+        record(results, size, run_dir, executed, seconds)
     return 0
 
 
