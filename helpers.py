@@ -1401,3 +1401,44 @@ def finetune_full(size: str, device) -> Path:
     record = save_run(run, history, datasets, model, valid_acc=valid_acc, test_acc=test_acc, pretrained_from=ag_path,
                       pretrained_sha256=file_digest(ag_path), made_by="helpers.finetune_full")
     return save_checkpoint(path, model, vocab, run.glove.name, IMDB_CLASSES, **record)
+
+
+# ---------------------------------------------------------------------------
+# A9. Exercises: the check cells at the end of each notebook
+# ---------------------------------------------------------------------------
+SOLUTIONS_DIR = ROOT / "solutions"
+
+
+def solution(notebook: str, name: str):
+    """The reference solution `name`, from solutions/<notebook>.py."""
+    path = SOLUTIONS_DIR / f"{notebook}.py"
+    spec = importlib.util.spec_from_file_location(f"solutions_{notebook}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)
+
+
+def check_exercise(notebook: str, answer, test) -> bool:
+    """An exercise's check cell: run test(answer), which raises AssertionError with a hint when it is wrong.
+
+    `answer` is the function the learner writes in the exercise cell; while it is still the stub (it raises
+    NotImplementedError), the check says so and where the solution is. Nothing raises, so Run All goes on.
+    With KIT_CHECK_SOLUTIONS=1 (the test suite sets it), the reference solution of the same name is checked
+    instead, and a failure raises: an exercise whose solution no longer passes fails the tests.
+    """
+    name = answer.__name__
+    if os.environ.get("KIT_CHECK_SOLUTIONS"):
+        test(solution(notebook, name))
+        print(f"{name}: the reference solution in solutions/{notebook}.py passes this check")
+        return True
+    try:
+        test(answer)
+    except NotImplementedError:
+        print(f"{name}: not attempted yet. Write it in the cell above and run that cell, then this one. "
+              f"A solution is in solutions/{notebook}.py.")
+        return False
+    except AssertionError as e:
+        print(f"{name}: not yet. {e}")
+        return False
+    print(f"{name}: right!")
+    return True

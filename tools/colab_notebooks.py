@@ -5,7 +5,7 @@
 
 A Colab runtime has the internet, the official data sources and the package index, but not this
 repository, and each notebook gets a runtime of its own. So each copy carries what it needs from
-the repository: helpers.py and the shipped samples (data/samples), packed (tar, xz, base64) into its
+the repository: helpers.py, the exercises' solutions and the shipped samples (data/samples), packed (tar, xz, base64) into its
 first cell. That cell unpacks them beside the notebook, except files already there (a helpers.py
 uploaded through Colab's file pane is used as it is), then calls helpers.colab_setup, which installs
 the two packages Colab lacks (never torch). Colab shows the cell as a form, so the packed text stays
@@ -45,7 +45,7 @@ H.colab_setup()  # installs the two packages Colab lacks (never torch)'''
 def packed_files() -> list:
     """What a copy carries: helpers.py and every file of data/samples, as paths from the repository root."""
     samples = sorted(p for p in (ROOT / "data" / "samples").rglob("*") if p.is_file())
-    return [ROOT / "helpers.py"] + samples
+    return [ROOT / "helpers.py"] + sorted((ROOT / "solutions").glob("*.py")) + samples
 
 
 def payload() -> str:
