@@ -63,6 +63,8 @@ def run_notebook(path: Path, out_dir: Path, timeout: int) -> float:
             client.execute()
         finally:
             nbformat.write(nb, out_dir / path.name)
+            if km.has_kernel:  # a kernel handed to the client is ours to stop
+                km.shutdown_kernel(now=True)
     return time.perf_counter() - start
 
 
