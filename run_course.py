@@ -72,8 +72,8 @@ def summarize(run_dir: Path) -> None:
     """Print the headline numbers each notebook saved with helpers.save_run."""
     for f in sorted(run_dir.glob("*.json")):
         info = json.loads(f.read_text())
-        keys = [k for k in ("test_acc", "valid_acc", "seconds_per_epoch", "trainable_params") if k in info]
-        print(f"  {f.stem}: " + ", ".join(f"{k} {info[k]}" for k in keys))
+        print(f"  {f.stem}: test accuracy {info['test_acc']:.4f}, validation {info['valid_acc']:.4f}, "
+              f"{info['seconds_per_epoch']:.1f} s per epoch, {info['trainable_params']:,} trainable parameters")
 
 
 def machine() -> str:
