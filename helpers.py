@@ -471,6 +471,20 @@ def unfreeze(model, embedding=True):
 
 
 @torch.inference_mode()
+def test_predictions(model, loader, device):
+    """Class probabilities and labels of every text in loader's dataset, in the dataset's order (notebook 05)."""
+    model.eval().to(device)
+    n = len(loader.dataset)
+    probs, labels = torch.zeros(n, model.config["num_classes"]), torch.zeros(n, dtype=torch.long)
+    # an evaluation sampler is not shuffled, so it yields the same batches as the loader: their dataset indices
+    for order, (y, tokens) in zip(loader.batch_sampler, loader):
+        with H.autocast(device):
+            probs[order] = F.softmax(model(tokens.to(device)).float(), dim=1).cpu()
+        labels[order] = y
+    return probs, labels
+
+
+@torch.inference_mode()
 def predict(model, vocab, texts, class_names, device, max_len=None):
     """Classify raw texts: a (class name, probability) pair per text (notebook 05).
 
