@@ -1140,7 +1140,7 @@ def autocast(device: torch.device, enabled: bool = True):
 def accuracy_limits(values, span: float = 0.2) -> tuple[float, float]:
     """y-limits for an accuracy axis: at least `span` tall, inside [0, 1], so a small change looks small."""
     lo, hi = min(values), max(values)
-    pad = max(0.0, span - (hi - lo)) / 2
+    pad = max((span - (hi - lo)) / 2, 0.05 * (hi - lo))  # and a margin, so no point sits on the frame
     lo, hi = lo - pad, hi + pad
     if lo < 0:
         lo, hi = 0.0, min(1.0, hi - lo)
