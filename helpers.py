@@ -471,6 +471,20 @@ def unfreeze(model, embedding=True):
 
 
 @torch.inference_mode()
+def test_predictions(model, loader, device):
+    """Class probabilities and labels of every text in loader's dataset, in the dataset's order (notebook 05)."""
+    model.eval().to(device)
+    n = len(loader.dataset)
+    probs, labels = torch.zeros(n, model.config["num_classes"]), torch.zeros(n, dtype=torch.long)
+    # an evaluation sampler is not shuffled, so it yields the same batches as the loader: their dataset indices
+    for order, (y, tokens) in zip(loader.batch_sampler, loader):
+        with H.autocast(device):
+            probs[order] = F.softmax(model(tokens.to(device)).float(), dim=1).cpu()
+        labels[order] = y
+    return probs, labels
+
+
+@torch.inference_mode()
 def predict(model, vocab, texts, class_names, device, max_len=None):
     """Classify raw texts: a (class name, probability) pair per text (notebook 05).
 
@@ -1123,17 +1137,138 @@ def autocast(device: torch.device, enabled: bool = True):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use)
 
 
-def plot_history(history: dict, title: str):
-    """One figure: training loss (left axis) and validation accuracy (right axis) per epoch."""
+def accuracy_limits(values, span: float = 0.2) -> tuple[float, float]:
+    """y-limits for an accuracy axis: at least `span` tall, inside [0, 1], so a small change looks small."""
+    lo, hi = min(values), max(values)
+    pad = max((span - (hi - lo)) / 2, 0.05 * (hi - lo))  # and a margin, so no point sits on the frame
+    lo, hi = lo - pad, hi + pad
+    if lo < 0:
+        lo, hi = 0.0, min(1.0, hi - lo)
+    if hi > 1:
+        lo, hi = max(0.0, lo - (hi - 1)), 1.0
+    return lo, hi
+
+
+def _new_figure(ncols: int = 1, width: float = 6.0):
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(history["epoch"], history["train_loss"], "o-", color="tab:red", label="training loss")
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    ax.set_ylabel("training loss", color="tab:red")
-    ax2 = ax.twinx()
-    ax2.plot(history["epoch"], history["valid_acc"], "s-", color="tab:blue", label="validation accuracy")
-    ax2.set_ylabel("validation accuracy", color="tab:blue")
+    fig, axes = plt.subplots(1, ncols, figsize=(width, 3.5), squeeze=False)
+    return fig, list(axes[0])
+
+
+def plot_history(history: dict, title: str):
+    """Two panels per epoch: training and validation loss (left), validation accuracy (right)."""
+    import matplotlib.pyplot as plt
+    fig, (ax, ax2) = _new_figure(2, width=9)
+    ax.plot(history["epoch"], history["train_loss"], "o-", color="tab:red", label="training")
+    ax.plot(history["epoch"], history["valid_loss"], "s--", color="tab:orange", label="validation")
+    ax.set_ylabel("cross-entropy loss")
+    ax.legend()
+    ax2.plot(history["epoch"], history["valid_acc"], "s-", color="tab:blue")
+    ax2.set_ylim(*accuracy_limits(history["valid_acc"]))
+    ax2.set_ylabel("validation accuracy")
+    for a in (ax, ax2):
+        a.set_xlabel("epoch")
+        a.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        a.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_compare(histories: dict, title: str, start_seconds: dict | None = None):
+    """Validation accuracy against cumulative training seconds, one line per run, on the same axes.
+
+    `histories` maps a run's label to its history (per-epoch "seconds" and "valid_acc"); `start_seconds`
+    maps a label to time spent before its first epoch (a feature pass, say), which shifts its line right.
+    """
+    fig, (ax,) = _new_figure()
+    accs = []
+    for (label, h), marker in zip(histories.items(), "os^Dv"):
+        start = (start_seconds or {}).get(label, 0.0)
+        seconds = [start + sum(h["seconds"][:i + 1]) for i in range(len(h["seconds"]))]
+        ax.plot(seconds, h["valid_acc"], marker + "-", label=label)
+        accs += h["valid_acc"]
+    ax.set_ylim(*accuracy_limits(accs))
+    ax.set_xlim(left=0)
+    ax.set_xlabel("cumulative training time (s)")
+    ax.set_ylabel("validation accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(labels, preds, class_names, title: str):
+    """A confusion matrix: rows the true class, columns the predicted one, each cell its count."""
+    labels, preds = torch.as_tensor(labels), torch.as_tensor(preds)
+    k = len(class_names)
+    counts = torch.bincount(labels * k + preds, minlength=k * k).reshape(k, k)
+    fig, (ax,) = _new_figure(width=4.5)
+    ax.imshow(counts, cmap="Blues")
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{counts[i, j]:,}", ha="center", va="center",
+                    color="white" if counts[i, j] > counts.max() / 2 else "black")
+    ax.set_xticks(range(k), class_names)
+    ax.set_yticks(range(k), class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_by_length(lengths, correct, max_len: int, title: str, bins: int = 8):
+    """Accuracy per bin of review length (in tokens), with the number of reviews per bin, and a marker at max_len."""
+    lengths, correct = torch.as_tensor(lengths, dtype=torch.float), torch.as_tensor(correct, dtype=torch.float)
+    # bin edges at quantiles, so each bin holds about as many reviews
+    edges = torch.quantile(lengths, torch.linspace(0, 1, bins + 1)).unique()
+    which = torch.bucketize(lengths, edges[1:-1], right=True)
+    centers, accs, counts = [], [], []
+    for b in range(len(edges) - 1):
+        in_bin = which == b
+        if in_bin.any():
+            centers.append(lengths[in_bin].median().item())
+            accs.append(correct[in_bin].mean().item())
+            counts.append(int(in_bin.sum()))
+    fig, (ax,) = _new_figure()
+    ax.plot(centers, accs, "o-", color="tab:blue")
+    for x, y, n in zip(centers, accs, counts):
+        ax.annotate(f"{n}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+    ax.axvline(max_len, color="tab:red", linestyle="--", label=f"max_len = {max_len}: longer reviews are cut")
+    ax.set_ylim(*accuracy_limits(accs))
+    ax.set_xlabel("review length in tokens (each bin's median; its number of reviews above it)")
+    ax.set_ylabel("test accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_reliability(confidence, correct, title: str, bins: int = 10):
+    """A reliability diagram: in each bin of the model's confidence, how often it was right."""
+    confidence = torch.as_tensor(confidence, dtype=torch.float)
+    correct = torch.as_tensor(correct, dtype=torch.float)
+    lo = 1.0 / 2  # two classes: the top probability is never below a half
+    edges = torch.linspace(lo, 1.0, bins + 1)
+    which = torch.bucketize(confidence, edges[1:-1], right=True)
+    fig, (ax,) = _new_figure(width=4.5)
+    ax.plot([lo, 1], [lo, 1], ":", color="gray", label="perfectly calibrated")
+    xs, ys = [], []
+    for b in range(bins):
+        in_bin = which == b
+        if in_bin.any():
+            xs.append(confidence[in_bin].mean().item())
+            ys.append(correct[in_bin].mean().item())
+    ax.plot(xs, ys, "o-", color="tab:blue", label="model")
+    ax.set_xlim(lo, 1)
+    ax.set_ylim(min([lo] + ys), 1)
+    ax.set_xlabel("confidence (probability of the predicted class)")
+    ax.set_ylabel("accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     ax.set_title(title)
     fig.tight_layout()
     return fig
