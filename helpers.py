@@ -1573,27 +1573,27 @@ def solution(notebook: str, name: str):
     return getattr(module, name)
 
 
-def check_exercise(notebook: str, answer, test) -> bool:
+def check_exercise(notebook: str, answer, test) -> None:
     """An exercise's check cell: run test(answer), which raises AssertionError with a hint when it is wrong.
 
     `answer` is the function the learner writes in the exercise cell; while it is still the stub (it raises
     NotImplementedError), the check says so and where the solution is. Nothing raises, so Run All goes on.
     With KIT_CHECK_SOLUTIONS=1 (the test suite sets it), the reference solution of the same name is checked
-    instead, and a failure raises: an exercise whose solution no longer passes fails the tests.
+    instead, and a failure raises: an exercise whose solution no longer passes fails the tests. It returns
+    nothing, so a check cell shows only its message.
     """
     name = answer.__name__
     if os.environ.get("KIT_CHECK_SOLUTIONS"):
         test(solution(notebook, name))
         print(f"{name}: the reference solution in solutions/{notebook}.py passes this check")
-        return True
+        return
     try:
         test(answer)
     except NotImplementedError:
         print(f"{name}: not attempted yet. Write it in the cell above and run that cell, then this one. "
               f"A solution is in solutions/{notebook}.py.")
-        return False
+        return
     except AssertionError as e:
         print(f"{name}: not yet. {e}")
-        return False
+        return
     print(f"{name}: right!")
-    return True
