@@ -172,7 +172,7 @@ def lab(tmp_path_factory):
                JUPYTER_DATA_DIR=str(tmp / "data-dir"),
                JUPYTERLAB_SETTINGS_DIR=str(settings), JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"),
                IPYTHONDIR=str(tmp / "ipython"), MPLCONFIGDIR=str(tmp / "matplotlib"))
-    for name in ("KIT_MIRROR", "KIT_GLOVE", "KIT_AG_NEWS", "KIT_RESULTS_DIR", "KIT_URL", "MPLBACKEND"):
+    for name in ("KIT_MIRROR", "KIT_GLOVE", "KIT_AG_NEWS", "KIT_RESULTS_DIR", "MPLBACKEND"):
         env.pop(name, None)
     # Kernel specs stay findable with JUPYTER_DATA_DIR moved: the server's own Python provides python3
     # (as it does for nbval), and specs installed in its environment are on the system path.

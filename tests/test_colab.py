@@ -85,7 +85,7 @@ def colab(tmp_path, monkeypatch, internet):
     monkeypatch.setenv("TEST_INTERNET", internet.url)
     monkeypatch.setenv("KIT_SIZE", "smoke")
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "matplotlib"))
-    for name in ("KIT_DATA_DIR", "KIT_MIRROR", "KIT_GLOVE", "KIT_AG_NEWS", "KIT_RESULTS_DIR", "KIT_URL"):
+    for name in ("KIT_DATA_DIR", "KIT_MIRROR", "KIT_GLOVE", "KIT_AG_NEWS", "KIT_RESULTS_DIR"):
         monkeypatch.delenv(name, raising=False)  # as in Colab: data/ goes beside the notebook
     return content
 
