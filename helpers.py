@@ -53,13 +53,17 @@ from tqdm.auto import tqdm
 H = sys.modules[__name__]
 ROOT = Path(__file__).resolve().parent
 SEED = 42  # one seed for every split, initialisation and shuffle in the course
+# On a CPU, PyTorch's fused inference path for nn.TransformerEncoder (the "fast path") evaluated 2-3x slower
+# than the ordinary one, with the same logits (benchmarks/README.md); so on a machine without CUDA it is off.
+if not torch.cuda.is_available():
+    torch.backends.mha.set_fastpath_enabled(False)
 
 
 class KitError(Exception):
     """A problem the learner can fix; the message says what is wrong and what to do."""
 
 
-# >>> sections 01-06: written by tools/sync_helpers.py from the notebooks' #@save cells; edit them there
+# >>> sections 01-07: written by tools/sync_helpers.py from the notebooks' #@save cells; edit them there
 
 
 # ==================================================================================================
@@ -356,7 +360,7 @@ def evaluate(model, loader, device):
     """Mean cross-entropy loss and accuracy of `model` over `loader` (notebook 04)."""
     model.eval()
     total_loss, correct, n = 0.0, 0, 0
-    for labels, inputs in loader:
+    for labels, inputs in tqdm(loader, "evaluating", leave=False, disable=len(loader.dataset) < 2000):
         labels, inputs = labels.to(device), inputs.to(device)
         with H.autocast(device):
             logits = model(inputs).float()
@@ -368,10 +372,9 @@ def evaluate(model, loader, device):
 
 def make_optimizer(model, lr, steps, weight_decay=0.01):
     """AdamW over the trainable parameters, and a one-cycle schedule over `steps` batches (notebook 04)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    vectors = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
-    decay = [p for p in params if p.ndim > 1 and id(p) not in vectors]
-    rest = [p for p in params if p.ndim <= 1 or id(p) in vectors]
+    params = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    decay = [p for name, p in params if p.ndim > 1 and not name.startswith("emb.")]  # no word vectors
+    rest = [p for name, p in params if p.ndim <= 1 or name.startswith("emb.")]
     opt = torch.optim.AdamW([dict(params=decay, weight_decay=weight_decay), dict(params=rest, weight_decay=0.0)],
                             lr=lr)
     # warm up for 10% of the steps (and over at least 1.5 of them), then anneal towards zero
@@ -463,10 +466,44 @@ def replace_head(model, num_classes):
     return model
 
 
-def unfreeze(model, embedding=True):
-    """Make every parameter trainable, the GloVe embedding too unless embedding=False (notebook 05)."""
+class TrainedRows(nn.Module):
+    """A frozen embedding whose rows for `word_ids` train; all other rows keep their vectors (notebook 05)."""
+
+    def __init__(self, emb, word_ids):
+        super().__init__()
+        self.table, self.word_ids = emb.requires_grad_(False), word_ids
+        self.rows = nn.Parameter(emb.weight[word_ids].detach().clone())
+        slot = torch.full((emb.num_embeddings,), -1, dtype=torch.long, device=emb.weight.device)
+        slot[word_ids] = torch.arange(len(word_ids), device=emb.weight.device)
+        self.register_buffer("slot", slot, persistent=False)  # a word's row in self.rows, or -1
+
+    def forward(self, tokens):
+        slot = self.slot[tokens]
+        trained = F.embedding(slot.clamp(min=0), self.rows)
+        return torch.where((slot >= 0).unsqueeze(-1), trained, self.table(tokens))
+
+    def merged(self):
+        """One plain nn.Embedding again, with the trained rows written in."""
+        weight = self.table.weight.detach().clone()
+        weight[self.word_ids] = self.rows.detach().to(weight.device)
+        return nn.Embedding.from_pretrained(weight, freeze=True, padding_idx=self.table.padding_idx)
+
+
+def training_words(dataset):
+    """The vocabulary ids that occur in an EncodedDataset's texts: the embedding rows it can train (notebook 05)."""
+    return torch.cat(dataset.tokens).unique()
+
+
+def unfreeze(model, word_ids=None):
+    """Make the encoder and head trainable, and the embedding rows of `word_ids` if given (notebook 05).
+
+    word_ids=None keeps the whole embedding frozen, as the original course did.
+    """
     for name, p in model.named_parameters():
-        p.requires_grad = embedding or not name.startswith("emb.")
+        p.requires_grad = not name.startswith("emb.")
+    if word_ids is not None:
+        model.emb = TrainedRows(model.emb, word_ids)
+    model.config["trained_embedding"] = word_ids is not None  # so that a checkpoint keeps the trained vectors
     return model
 
 
@@ -477,7 +514,8 @@ def test_predictions(model, loader, device):
     n = len(loader.dataset)
     probs, labels = torch.zeros(n, model.config["num_classes"]), torch.zeros(n, dtype=torch.long)
     # an evaluation sampler is not shuffled, so it yields the same batches as the loader: their dataset indices
-    for order, (y, tokens) in zip(loader.batch_sampler, loader):
+    batches = tqdm(zip(loader.batch_sampler, loader), "predicting", len(loader), leave=False, disable=n < 2000)
+    for order, (y, tokens) in batches:
         with H.autocast(device):
             probs[order] = F.softmax(model(tokens.to(device)).float(), dim=1).cpu()
         labels[order] = y
@@ -519,7 +557,7 @@ def pooled_features(model, loader, device):
     """Run the frozen body once, in eval mode (no dropout): returns (features, labels) on the CPU (notebook 06)."""
     model.eval().to(device)
     feats, labels = [], []
-    for y, tokens in loader:
+    for y, tokens in tqdm(loader, "features", leave=False, disable=len(loader.dataset) < 2000):
         with H.autocast(device):
             feats.append(model.features(tokens.to(device)).float().cpu())
         labels.append(y)
@@ -553,12 +591,18 @@ SAMPLES_DIR = ROOT / "data" / "samples"
 #   quick: the real data, sized to be meaningful on a 2-core CPU
 #   full:  the course as designed; the default where a GPU is present
 # SETTINGS holds what every size shares; SIZES only what differs.
-SETTINGS = dict(batch_size=64, limit_ag=None, pretrain_lr=2e-3, finetune_lr=2e-3, head_lr=1e-2)
+# Notebook 07's grid: grid_labelled reviews (None: all) fine-tuned for grid_epochs, after mlm_epochs of
+# masked-word pretraining on all the training text with mlm_targets target words.
+SETTINGS = dict(batch_size=64, limit_ag=None, pretrain_lr=2e-3, finetune_lr=2e-3, head_lr=1e-2,
+                grid_labelled=None, mlm_epochs=2, mlm_targets=10_000)
 SIZES = {
     "smoke": dict(data="samples", max_len=128, batch_size=32, pretrain_epochs=2, finetune_epochs=5, head_epochs=20,
-                  finetune_lr=3e-3),  # 150 steps on 950 short reviews: enough to learn (data/README.md)
-    "quick": dict(data="real", max_len=256, limit_ag=30_000, pretrain_epochs=3, finetune_epochs=3, head_epochs=30),
-    "full": dict(data="real", max_len=512, pretrain_epochs=5, finetune_epochs=4, head_epochs=50),
+                  finetune_lr=3e-3,  # 150 steps on 950 short reviews: enough to learn (data/README.md)
+                  grid_epochs=5, mlm_targets=2_000),
+    "quick": dict(data="real", max_len=256, limit_ag=30_000, pretrain_epochs=3, finetune_epochs=3, head_epochs=30,
+                  grid_labelled=10_000, grid_epochs=2),
+    "full": dict(data="real", max_len=512, pretrain_epochs=5, finetune_epochs=4, head_epochs=50,
+                 grid_labelled=10_000, grid_epochs=4, mlm_epochs=5),
 }
 
 
@@ -1385,7 +1429,9 @@ def save_checkpoint(path: Path, model: TextClassifier, vocab: Vocab, glove_name:
     A frozen embedding is GloVe itself, so it is left out (it is rebuilt on load); a trained one is kept.
     """
     state = model.state_dict()
-    frozen_emb = not model.emb.weight.requires_grad
+    if isinstance(model.emb, TrainedRows):  # the trained rows written into one table, as load_checkpoint expects
+        state = {k: v for k, v in state.items() if not k.startswith("emb.")} | {"emb.weight": model.emb.merged().weight}
+    frozen_emb = not (model.config.get("trained_embedding") or model.emb.weight.requires_grad)
     if frozen_emb:
         state = {k: v for k, v in state.items() if k != "emb.weight"}
     blob = dict(format=CHECKPOINT_FORMAT, state_dict=state, config=dict(model.config),
@@ -1423,6 +1469,7 @@ def load_checkpoint(path: Path, glove: GloVe, vocab: Vocab, num_classes: int | N
     model = TextClassifier(embedding_matrix(glove), cfg["num_classes"], cfg["nhead"], cfg["num_layers"],
                            cfg["dim_feedforward"], cfg["dropout"], cfg["max_len"],
                            cfg.get("attention_dropout", cfg["dropout"]))
+    model.config["trained_embedding"] = blob["embedding_saved"]
     state = dict(blob["state_dict"])
     if not blob["embedding_saved"]:
         state["emb.weight"] = model.emb.weight
@@ -1544,16 +1591,17 @@ def finetune_full(size: str, device) -> Path:
     run = start_run("05_full_finetune_imdb", "imdb", device=str(device), size=size)
     cfg, vocab = run.cfg, build_vocab(run.glove)
     model, _ = load_checkpoint(ag_path, run.glove, vocab, num_classes=len(AG_NEWS_CLASSES))
-    set_seed(SEED)
-    model = unfreeze(replace_head(model, len(IMDB_CLASSES))).to(run.device)
     datasets, loaders = make_splits(IMDBDataset(run.imdb_root, train=True), IMDBDataset(run.imdb_root, train=False),
                                     vocab, cfg["max_len"], cfg["batch_size"], seed=SEED)
+    set_seed(SEED)
+    model = unfreeze(replace_head(model, len(IMDB_CLASSES)), training_words(datasets["train"])).to(run.device)
     evaluate(model, loaders["valid"], run.device)  # notebook 05's baseline: iterating a loader draws a seed
     history = train_model_resumable(model, loaders["train"], loaders["valid"], cfg["finetune_epochs"],
                                     cfg["finetune_lr"], run.device, state_path("imdb_full", size), desc="IMDB full")
     _, valid_acc = evaluate(model, loaders["valid"], run.device)
     _, test_acc = evaluate(model, loaders["test"], run.device)
     record = save_run(run, history, datasets, model, valid_acc=valid_acc, test_acc=test_acc, pretrained_from=ag_path,
+                      embedding_rows_trained=len(model.emb.word_ids),
                       pretrained_sha256=file_digest(ag_path), made_by="helpers.finetune_full")
     return save_checkpoint(path, model, vocab, run.glove.name, IMDB_CLASSES, **record)
 

@@ -317,12 +317,14 @@ class Course:
                                            max_len=self.cfg["max_len"])
         else:
             model = self.pretrained()
-        if stage == "full":  # everything trains, the word vectors too (notebook 05)
-            helpers.unfreeze(model)
+        if stage == "full":  # everything trains, the vectors of the training texts' words too (notebook 05)
+            helpers.unfreeze(model, helpers.training_words(datasets["train"]))
         if self.args.dropout is not None:
             set_dropout(model, self.args.dropout)
         model.to(procs.device)
         net, extra = model, {}
+        if stage == "full":
+            extra["embedding_rows_trained"] = len(model.emb.word_ids)
         train_loader, valid_loader = shard_loader(loaders["train"], procs, True, self.args.max_steps), loaders["valid"]
         if stage == "head":  # the frozen body runs once over every text, in length order; then only the head trains
             helpers.freeze_body(model)

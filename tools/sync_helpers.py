@@ -1,6 +1,6 @@
 """Copy the notebooks' `#@save` cells into helpers.py: one section per notebook, in notebook order.
 
-    python tools/sync_helpers.py           # rewrite sections 01-06 of helpers.py from the notebooks
+    python tools/sync_helpers.py           # rewrite sections 01-07 of helpers.py from the notebooks
     python tools/sync_helpers.py --check   # change nothing; exit 1, naming each cell that differs
 
 A code cell whose first line is `#@save` is the source of what it defines (d2l's pattern): the
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = ROOT / "helpers.py"
 MARK = "#@save"
-START = "# >>> sections 01-06: written by tools/sync_helpers.py from the notebooks' #@save cells; edit them there"
+START = "# >>> sections 01-07: written by tools/sync_helpers.py from the notebooks' #@save cells; edit them there"
 END = "# <<< end of the sections written by tools/sync_helpers.py"
 RULE = "# " + "=" * 98
 
@@ -121,8 +121,8 @@ def mismatches(helpers_text: str) -> list:
         stale = sorted(set(defined_names(current)) - wanted)
     except SyntaxError:
         stale = []
-    found += [f"helpers.py defines {name} in sections 01-06, but no #@save cell does" for name in stale]
-    return found or ["helpers.py sections 01-06 differ from the notebooks in order or spacing"]
+    found += [f"helpers.py defines {name} in sections 01-07, but no #@save cell does" for name in stale]
+    return found or ["helpers.py sections 01-07 differ from the notebooks in order or spacing"]
 
 
 def main(argv=None) -> int:
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     new = render(text)
     if new != text:
         HELPERS.write_text(new, encoding="utf-8")
-        print("helpers.py sections 01-06 rewritten from the notebooks")
+        print("helpers.py sections 01-07 rewritten from the notebooks")
     for p in problems:
         print("warning:", p, file=sys.stderr)
     return 0
