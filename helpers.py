@@ -171,9 +171,12 @@ def embedding_matrix(glove):
     return torch.cat([torch.zeros(len(SPECIALS), glove.dim), glove.vectors.float()])
 
 
-def encode(text, vocab, max_len=None):
-    """The text pipeline: tokenize, map to indices, keep the first max_len (notebook 02)."""
-    return vocab(tokenize(text))[:max_len]
+def encode(text, vocab, max_len=None, tail=0):
+    """The text pipeline: tokenize, map to indices; a text over max_len keeps its head and last `tail` (notebook 02)."""
+    ids = vocab(tokenize(text))
+    if max_len is None or len(ids) <= max_len:
+        return ids
+    return ids[:max_len - tail] + ids[len(ids) - tail:]
 
 
 class EncodedDataset(Dataset):
@@ -185,11 +188,11 @@ class EncodedDataset(Dataset):
         self.lengths = [len(t) for t in self.tokens]
 
     @classmethod
-    def from_dataset(cls, dataset, vocab, max_len, desc="encoding"):
+    def from_dataset(cls, dataset, vocab, max_len, tail=0, desc="encoding"):
         labels, tokens = [], []
         for label, text in tqdm(dataset, desc=desc, total=len(dataset), unit=" texts"):
             labels.append(label)
-            tokens.append(encode(text, vocab, max_len) or [UNK_IDX])  # nothing left after tokenizing: one <unk>
+            tokens.append(encode(text, vocab, max_len, tail) or [UNK_IDX])  # nothing left after tokenizing: <unk>
         return cls(labels, tokens)
 
     def select(self, indices):
@@ -251,19 +254,19 @@ def make_loader(dataset, batch_size, train, seed=H.SEED):
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_batch)
 
 
-def make_splits(train_data, test_data, vocab, max_len, batch_size, limit=None, seed=H.SEED):
+def make_splits(train_data, test_data, vocab, max_len, batch_size, limit=None, seed=H.SEED, tail=0):
     """Encode once, split train 95/5 (seeded) into train/valid, keep test held out; make their loaders (notebook 02).
 
-    `limit` first keeps a seeded random subset of that many training texts. Returns two dicts keyed
-    "train", "valid", "test": the EncodedDatasets and their DataLoaders (only "train" shuffles).
+    `limit` first keeps a seeded random subset of that many training texts; `tail` is encode's. Returns two
+    dicts keyed "train", "valid", "test": the EncodedDatasets and their DataLoaders (only "train" shuffles).
     """
     if limit and len(train_data) > limit:
         keep, _ = split_indices(len(train_data), limit / len(train_data), seed)
         train_data = torch.utils.data.Subset(train_data, keep)
-    full = EncodedDataset.from_dataset(train_data, vocab, max_len, desc="encoding train")
+    full = EncodedDataset.from_dataset(train_data, vocab, max_len, tail, desc="encoding train")
     train_idx, valid_idx = split_indices(len(full), 0.95, seed)
     datasets = dict(train=full.select(train_idx), valid=full.select(valid_idx),
-                    test=EncodedDataset.from_dataset(test_data, vocab, max_len, desc="encoding test"))
+                    test=EncodedDataset.from_dataset(test_data, vocab, max_len, tail, desc="encoding test"))
     loaders = {k: make_loader(ds, batch_size, train=(k == "train"), seed=seed) for k, ds in datasets.items()}
     return datasets, loaders
 
@@ -360,7 +363,7 @@ def evaluate(model, loader, device):
     """Mean cross-entropy loss and accuracy of `model` over `loader` (notebook 04)."""
     model.eval()
     total_loss, correct, n = 0.0, 0, 0
-    for labels, inputs in tqdm(loader, "evaluating", leave=False, disable=len(loader.dataset) < 2000):
+    for labels, inputs in tqdm(loader, "evaluating", leave=False, disable=len(loader) < 40):  # bar: 40+ batches
         labels, inputs = labels.to(device), inputs.to(device)
         with H.autocast(device):
             logits = model(inputs).float()
@@ -412,7 +415,7 @@ def train_model(model, train_loader, valid_loader, epochs, lr, device, desc="tra
         for labels, inputs in bar:
             loss_sum += train_step(model, labels.to(device), inputs.to(device), opt, sched) * len(labels)
             n += len(labels)
-            bar.set_postfix(loss=f"{loss_sum / n:.4f}")
+            bar.set_postfix(loss=f"{loss_sum / n:.4f}", refresh=False)  # redrawn at most 10 times a second
         seconds = time.perf_counter() - start
         valid_loss, valid_acc = evaluate(model, valid_loader, device)
         for k, v in zip(history, (epoch, loss_sum / n, valid_loss, valid_acc, seconds, sched.get_last_lr()[0])):
@@ -441,7 +444,7 @@ def train_model_resumable(model, train_loader, valid_loader, epochs, lr, device,
         for labels, inputs in bar:
             loss_sum += train_step(model, labels.to(device), inputs.to(device), opt, sched) * len(labels)
             n += len(labels)
-            bar.set_postfix(loss=f"{loss_sum / n:.4f}")
+            bar.set_postfix(loss=f"{loss_sum / n:.4f}", refresh=False)  # redrawn at most 10 times a second
         seconds = time.perf_counter() - start
         valid_loss, valid_acc = evaluate(model, valid_loader, device)
         for k, v in zip(history, (epoch, loss_sum / n, valid_loss, valid_acc, seconds, sched.get_last_lr()[0])):
@@ -523,16 +526,16 @@ def test_predictions(model, loader, device):
 
 
 @torch.inference_mode()
-def predict(model, vocab, texts, class_names, device, max_len=None):
+def predict(model, vocab, texts, class_names, device, max_len=None, tail=0):
     """Classify raw texts: a (class name, probability) pair per text (notebook 05).
 
-    Text longer than max_len (default: the model's) is cut, as in training. Empty text has nothing to
-    classify and raises; text of unknown words only is classified from its <unk> tokens.
+    Text longer than max_len (default: the model's) is cut as encode cuts it; pass training's `tail`. Empty
+    text has nothing to classify and raises; text of unknown words only is classified from its <unk> tokens.
     """
     max_len = max_len or model.config["max_len"]
     encoded = []
     for text in [texts] if isinstance(texts, str) else texts:
-        ids = H.encode(text, vocab, max_len)
+        ids = H.encode(text, vocab, max_len, tail)
         if not ids:
             raise ValueError(f"predict() got an empty text ({text!r}): there is nothing to classify.")
         encoded.append((0, torch.tensor(ids)))
@@ -557,7 +560,7 @@ def pooled_features(model, loader, device):
     """Run the frozen body once, in eval mode (no dropout): returns (features, labels) on the CPU (notebook 06)."""
     model.eval().to(device)
     feats, labels = [], []
-    for y, tokens in tqdm(loader, "features", leave=False, disable=len(loader.dataset) < 2000):
+    for y, tokens in tqdm(loader, "features", leave=False, disable=len(loader) < 40):
         with H.autocast(device):
             feats.append(model.features(tokens.to(device)).float().cpu())
         labels.append(y)
@@ -568,6 +571,80 @@ def feature_loader(features, labels, batch_size, train, seed=H.SEED):
     """A DataLoader of (labels, features) batches, so train_model can train a head on them (notebook 06)."""
     return DataLoader(TensorDataset(labels, features), batch_size=batch_size, shuffle=train,
                       generator=torch.Generator().manual_seed(seed) if train else None)
+
+
+# ==================================================================================================
+# 7. Experiments: what makes fine-tuning pay off: notebooks/07_experiments.ipynb
+# ==================================================================================================
+class MaskedWords(nn.Module):
+    """A masked-word prediction head on a TextClassifier's body, for self-supervised pretraining (notebook 07)."""
+
+    def __init__(self, body, targets, p=0.15):
+        super().__init__()
+        self.body, self.p = body, p
+        d = body.config["d_model"]
+        self.proj = nn.Linear(d, d)
+        self.register_buffer("vectors", body.emb.weight[targets].detach().clone())  # the answers' GloVe vectors
+        target_of = torch.full((body.emb.num_embeddings,), -1, dtype=torch.long)
+        target_of[targets] = torch.arange(len(targets))
+        self.register_buffer("target_of", target_of)  # a word's index among the targets, or -1
+
+    def forward(self, tokens):
+        """Hide a random p of the target words; return the scores at the hidden positions and the right answers."""
+        target = self.target_of[tokens]
+        hide = (torch.rand(tokens.shape, device=tokens.device) < self.p) & (target >= 0)
+        inputs = tokens.masked_fill(hide, H.UNK_IDX)
+        h = self.body.encoder(self.body.pos(self.body.emb(inputs)), src_key_padding_mask=inputs == H.PAD_IDX)
+        return self.proj(h[hide]) @ self.vectors.T, target[hide]
+
+
+def pretrain_masked_words(body, loader, targets, epochs, lr, device):
+    """Train body's encoder to predict hidden words of the texts in `loader`, labels unused (notebook 07)."""
+    body.emb.weight.requires_grad = False  # GloVe stays as it is, as in notebook 04
+    mlm = MaskedWords(body, targets).to(device)
+    opt, sched = H.make_optimizer(mlm, lr, steps=epochs * len(loader))
+    losses = []
+    for epoch in range(1, epochs + 1):
+        mlm.train()
+        total = 0.0
+        for _, tokens in tqdm(loader, f"masked words {epoch}/{epochs}", leave=False):
+            scores, answers = mlm(tokens.to(device))
+            loss = F.cross_entropy(scores, answers)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(mlm.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total += loss.item()
+        losses.append(total / len(loader))
+        print(f"masked words epoch {epoch}/{epochs}: loss {losses[-1]:.4f}")
+    return losses
+
+
+REGIMES = ["head only", "encoder + head", "everything"]
+
+
+def configure(model, regime, word_ids):
+    """Set requires_grad for a regime of REGIMES; word_ids are the embedding rows "everything" trains (notebook 07)."""
+    if regime == "head only":
+        return H.freeze_body(model)
+    return H.unfreeze(model, word_ids if regime == "everything" else None)
+
+
+def plot_grid(grid, x, xlabel, title):
+    """Test accuracy of each grid cell against `x` (a key of the cells), log scale; one colour a start (notebook 07)."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4))
+    markers = dict(zip(REGIMES, "o^s"))
+    for i, start in enumerate(dict.fromkeys(r["start"] for r in grid)):
+        cells = [r for r in grid if r["start"] == start]
+        ax.plot([r[x] for r in cells], [r["test_acc"] for r in cells], color=f"C{i}", alpha=0.4)
+        for r in cells:
+            ax.scatter(r[x], r["test_acc"], color=f"C{i}", marker=markers[r["regime"]],
+                       label=f"{start}, {r['regime']}")
+    ax.set(xscale="log", xlabel=xlabel, ylabel="IMDB test accuracy", title=title)
+    ax.legend(fontsize=7)
+    return fig
 
 
 # <<< end of the sections written by tools/sync_helpers.py
@@ -591,18 +668,20 @@ SAMPLES_DIR = ROOT / "data" / "samples"
 #   quick: the real data, sized to be meaningful on a 2-core CPU
 #   full:  the course as designed; the default where a GPU is present
 # SETTINGS holds what every size shares; SIZES only what differs.
-# Notebook 07's grid: grid_labelled reviews (None: all) fine-tuned for grid_epochs, after mlm_epochs of
-# masked-word pretraining on all the training text with mlm_targets target words.
+#   max_len, tail: a text longer than max_len keeps its first max_len - tail tokens and its last tail (notebook 02)
+#   grid_*, mlm_*: notebook 07's grid fine-tunes grid_labelled reviews (None: all), cut to grid_max_len tokens
+#                  (grid_tail from the end), for grid_epochs, after mlm_epochs of masked-word pretraining on all
+#                  the training text, with mlm_targets target words
 SETTINGS = dict(batch_size=64, limit_ag=None, pretrain_lr=2e-3, finetune_lr=2e-3, head_lr=1e-2,
                 grid_labelled=None, mlm_epochs=2, mlm_targets=10_000)
 SIZES = {
-    "smoke": dict(data="samples", max_len=128, batch_size=32, pretrain_epochs=2, finetune_epochs=5, head_epochs=20,
-                  finetune_lr=3e-3,  # 150 steps on 950 short reviews: enough to learn (data/README.md)
-                  grid_epochs=5, mlm_targets=2_000),
-    "quick": dict(data="real", max_len=256, limit_ag=30_000, pretrain_epochs=3, finetune_epochs=3, head_epochs=30,
-                  grid_labelled=10_000, grid_epochs=2),
-    "full": dict(data="real", max_len=512, pretrain_epochs=5, finetune_epochs=4, head_epochs=50,
-                 grid_labelled=10_000, grid_epochs=4, mlm_epochs=5),
+    "smoke": dict(data="samples", max_len=128, tail=96, batch_size=32, pretrain_epochs=2, finetune_epochs=5,
+                  head_epochs=20, finetune_lr=3e-3,  # 150 steps on 950 short reviews: enough to learn (data/README.md)
+                  grid_max_len=128, grid_tail=96, grid_epochs=5, mlm_targets=2_000),
+    "quick": dict(data="real", max_len=512, tail=384, limit_ag=30_000, pretrain_epochs=3, finetune_epochs=3,
+                  head_epochs=30, grid_labelled=10_000, grid_max_len=256, grid_tail=192, grid_epochs=2),
+    "full": dict(data="real", max_len=512, tail=384, pretrain_epochs=5, finetune_epochs=4, head_epochs=50,
+                 grid_labelled=10_000, grid_max_len=512, grid_tail=384, grid_epochs=4, mlm_epochs=5),
 }
 
 
@@ -1523,24 +1602,28 @@ def use_data_dir(folder) -> Path:
 # >>> recorded timings: written by tools/record_timings.py from results/*/timings.json; do not edit
 RECORDED_MACHINES = {
     "cpu-smoke": "a 2-core CPU (x86_64)",
-    "cpu-quick": "a 2-core CPU (x86_64)"
+    "cpu-quick": "a 2-core CPU (x86_64)",
+    "cpu-quick-experiments": "a 2-core CPU (x86_64)"
 }
 RECORDED_SECONDS = {
     "cpu-smoke": {
-        "01_data": 1.8,
-        "02_vocab_and_collate": 2.4,
-        "03_model": 3.3,
-        "04_pretrain_ag_news": 4.4,
-        "05_full_finetune_imdb": 30.5,
-        "06_head_only_finetune": 5.3
+        "01_data": 1.7,
+        "02_vocab_and_collate": 2.0,
+        "03_model": 3.0,
+        "04_pretrain_ag_news": 4.0,
+        "05_full_finetune_imdb": 8.4,
+        "06_head_only_finetune": 4.0
     },
     "cpu-quick": {
-        "01_data": 3.5,
+        "01_data": 2.6,
         "02_vocab_and_collate": 7.6,
-        "03_model": 3.2,
-        "04_pretrain_ag_news": 10.4,
-        "05_full_finetune_imdb": 311.5,
-        "06_head_only_finetune": 83.1
+        "03_model": 3.3,
+        "04_pretrain_ag_news": 10.2,
+        "05_full_finetune_imdb": 235.9,
+        "06_head_only_finetune": 63.9
+    },
+    "cpu-quick-experiments": {
+        "07_experiments": 474.0
     }
 }
 # <<< end of recorded timings
@@ -1571,7 +1654,7 @@ def pretrain_ag_news(size: str, device) -> Path:
     cfg, vocab = run.cfg, build_vocab(run.glove)
     ag_train, ag_test, _ = ag_news_splits(run.ag_root)
     datasets, loaders = make_splits(ag_train, ag_test, vocab, cfg["max_len"], cfg["batch_size"],
-                                    limit=cfg["limit_ag"], seed=SEED)
+                                    limit=cfg["limit_ag"], seed=SEED, tail=cfg["tail"])
     set_seed(SEED)
     model = TextClassifier(embedding_matrix(run.glove), len(AG_NEWS_CLASSES), max_len=cfg["max_len"]).to(run.device)
     history = train_model_resumable(model, loaders["train"], loaders["valid"], cfg["pretrain_epochs"],
@@ -1592,7 +1675,7 @@ def finetune_full(size: str, device) -> Path:
     cfg, vocab = run.cfg, build_vocab(run.glove)
     model, _ = load_checkpoint(ag_path, run.glove, vocab, num_classes=len(AG_NEWS_CLASSES))
     datasets, loaders = make_splits(IMDBDataset(run.imdb_root, train=True), IMDBDataset(run.imdb_root, train=False),
-                                    vocab, cfg["max_len"], cfg["batch_size"], seed=SEED)
+                                    vocab, cfg["max_len"], cfg["batch_size"], seed=SEED, tail=cfg["tail"])
     set_seed(SEED)
     model = unfreeze(replace_head(model, len(IMDB_CLASSES)), training_words(datasets["train"])).to(run.device)
     evaluate(model, loaders["valid"], run.device)  # notebook 05's baseline: iterating a loader draws a seed

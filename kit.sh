@@ -3,6 +3,7 @@
 #   bash kit.sh course   run the six notebooks in order, executed copies in runs/
 #   bash kit.sh test     unit tests + every notebook under nbval at the smoke size
 #   bash kit.sh results  run the course on the real data and record results/ and the README table
+#   bash kit.sh experiments  notebook 07's grid and the accuracy levers on the real data, recorded in results/
 #   bash kit.sh setup    only create/refresh .venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -43,6 +44,18 @@ browser() {
   fi
 }
 
+real_data() {
+  # The real data beside the checkout (../shared/data), if there, verified and put where the kit looks.
+  local shared=../shared/data
+  if [ -f "$shared/SHA256SUMS" ] && { [ ! -d data/aclImdb ] || [ ! -d data/ag_news_csv ]; }; then
+    (cd "$shared" && sha256sum --quiet -c SHA256SUMS)
+    [ -d data/aclImdb ] || tar xzf "$shared/aclImdb_labelled.tar.gz" -C data
+    [ -d data/ag_news_csv ] || cp -r "$shared/ag_news_csv" data/
+  fi
+  # Without AG News train.csv, pretrain on a split of test.csv; every report says so.
+  [ -f data/ag_news_csv/train.csv ] || export KIT_AG_NEWS=test-split
+}
+
 cmd=${1:-course}; shift || true
 case "$cmd" in
   setup) setup ;;
@@ -50,16 +63,14 @@ case "$cmd" in
   test) setup; browser; python -m pytest "$@" ;;
   results)
     setup
-    # The real data beside the checkout (../shared/data), if there, verified and put where the kit looks.
-    shared=../shared/data
-    if [ -f "$shared/SHA256SUMS" ] && { [ ! -d data/aclImdb ] || [ ! -d data/ag_news_csv ]; }; then
-      (cd "$shared" && sha256sum --quiet -c SHA256SUMS)
-      [ -d data/aclImdb ] || tar xzf "$shared/aclImdb_labelled.tar.gz" -C data
-      [ -d data/ag_news_csv ] || cp -r "$shared/ag_news_csv" data/
-    fi
-    # Without AG News train.csv, pretrain on a split of test.csv; every report says so.
-    [ -f data/ag_news_csv/train.csv ] || export KIT_AG_NEWS=test-split
+    real_data
     python run_course.py --size "${KIT_SIZE:-quick}" --results "$@"
     python tools/results_table.py --write ;;
-  *) echo "usage: bash kit.sh [course|test|results|setup]" >&2; exit 2 ;;
+  experiments)
+    setup
+    real_data
+    python run_course.py --size "${KIT_SIZE:-quick}" --experiments --results
+    python tools/levers.py --size "${KIT_SIZE:-quick}" "$@"
+    python tools/results_table.py --write ;;
+  *) echo "usage: bash kit.sh [course|test|results|experiments|setup]" >&2; exit 2 ;;
 esac

@@ -5,6 +5,7 @@
     python run_course.py --fresh          # discard saved training states: train everything again
     python run_course.py --results [DIR]  # a recorded run: fresh, then copy the run records, plots, executed
                                           # notebooks and timings into DIR (default results/<device>-<size>)
+    python run_course.py --experiments    # notebook 07's grid instead (results/<device>-<size>-experiments)
 
 Executed copies go to runs/<size>/ so the committed notebooks stay clean. Trainings resume from
 their saved state (data/training-state/), so an interrupted run carries on where it stopped. When
@@ -28,7 +29,8 @@ from nbclient.exceptions import CellExecutionError
 
 import helpers as H
 
-NOTEBOOKS = sorted((H.ROOT / "notebooks").glob("0*.ipynb"))
+COURSE = sorted((H.ROOT / "notebooks").glob("0[1-6]_*.ipynb"))
+EXPERIMENTS = sorted((H.ROOT / "notebooks").glob("0[7-9]_*.ipynb"))
 
 
 def real_data_or_samples(size: str) -> str:
@@ -72,6 +74,11 @@ def summarize(run_dir: Path) -> None:
     """Print the headline numbers each notebook saved with helpers.save_run."""
     for f in sorted(run_dir.glob("*.json")):
         info = json.loads(f.read_text())
+        if "grid" in info:  # notebook 07
+            best = max(info["grid"], key=lambda r: r["test_acc"])
+            print(f"  {f.stem}: {len(info['grid'])} runs; best test accuracy {best['test_acc']:.4f} "
+                  f"({best['start']}, {best['regime']})")
+            continue
         print(f"  {f.stem}: test accuracy {info['test_acc']:.4f}, validation {info['valid_acc']:.4f}, "
               f"{info['seconds_per_epoch']:.1f} s per epoch, {info['trainable_params']:,} trainable parameters")
 
@@ -83,14 +90,14 @@ def machine() -> str:
     return f"a {os.cpu_count()}-core CPU ({platform.machine()})"
 
 
-def record(results: Path, size: str, run_dir: Path, executed: Path, seconds: dict) -> None:
+def record(results: Path, size: str, run_dir: Path, executed: Path, seconds: dict, notebooks: list) -> None:
     """Copy a run into results/: run records and plots, executed notebooks, and the notebooks' wall times."""
     results.mkdir(parents=True, exist_ok=True)
     for f in run_dir.glob("*"):
-        if f.is_file():
+        if f.is_file() and f.stem in {nb.stem for nb in notebooks}:
             shutil.copy(f, results / f.name)
     (results / "notebooks").mkdir(exist_ok=True)
-    for nb in NOTEBOOKS:
+    for nb in notebooks:
         shutil.copy(executed / nb.name, results / "notebooks" / nb.name)
     timings = dict(size=size, device=H.get_device().type, machine=machine(), date=time.strftime("%Y-%m-%d"),
                    notebooks={k: round(v, 1) for k, v in seconds.items()}, total=round(sum(seconds.values()), 1))
@@ -104,20 +111,22 @@ def main() -> int:
     ap.add_argument("--fresh", action="store_true", help="discard saved training states and train from the start")
     ap.add_argument("--results", type=Path, nargs="?", const=Path("auto"),
                     help="record the run (fresh) in this folder (alone: results/<device>-<size>)")
+    ap.add_argument("--experiments", action="store_true", help="run notebook 07's experiment grid, not the course")
     ap.add_argument("--timeout", type=int, default=4 * 3600, help="seconds allowed per cell")
     args = ap.parse_args()
+    notebooks = EXPERIMENTS if args.experiments else COURSE
     logging.getLogger("traitlets").setLevel(logging.ERROR)  # the kernel manager's start-up notes
     size = real_data_or_samples(H.run_size(args.size)[0])
     os.environ["KIT_SIZE"] = size
     run_dir = Path(os.environ.get("KIT_RESULTS_DIR") or H.data_dir() / "runs" / size)
     os.environ["KIT_RESULTS_DIR"] = str(run_dir)
-    if args.fresh or args.results:  # a recorded run measures training, so it never resumes an old one
+    if (args.fresh or args.results) and not args.experiments:  # a recorded run never resumes an old one
         shutil.rmtree(H.data_dir() / "training-state" / size, ignore_errors=True)
     executed = H.ROOT / "runs" / size
-    print(f"Running {len(NOTEBOOKS)} notebooks at size {size!r} on {H.get_device()}; "
+    print(f"Running {len(notebooks)} notebook(s) at size {size!r} on {H.get_device()}; "
           f"executed copies in runs/{size}/, run records in {H.shown_path(run_dir)}", flush=True)
     seconds = {}
-    for nb in NOTEBOOKS:
+    for nb in notebooks:
         print(f"-> {nb.name} ...", end=" ", flush=True)
         try:
             seconds[nb.stem] = run_notebook(nb, executed, args.timeout)
@@ -127,8 +136,9 @@ def main() -> int:
         print(f"done in {seconds[nb.stem]:.0f} s", flush=True)
     summarize(run_dir)
     if args.results:
-        results = H.ROOT / "results" / f"{H.get_device().type}-{size}" if args.results == Path("auto") else args.results
-        record(results, size, run_dir, executed, seconds)
+        auto = f"{H.get_device().type}-{size}{'-experiments' if args.experiments else ''}"
+        results = H.ROOT / "results" / auto if args.results == Path("auto") else args.results
+        record(results, size, run_dir, executed, seconds, notebooks)
     return 0
 
 

@@ -286,7 +286,8 @@ class Course:
             root = in_turn(self.procs, lambda: helpers.imdb_root(self.size))
             train, test = helpers.IMDBDataset(root, train=True), helpers.IMDBDataset(root, train=False)
             desc, limit = f"IMDB {helpers.shown_path(root)}, train split 95/5 into train/valid, test held out", None
-        datasets, loaders = helpers.make_splits(train, test, self.vocab, self.cfg["max_len"], self.batch_size, limit)
+        datasets, loaders = helpers.make_splits(train, test, self.vocab, self.cfg["max_len"], self.batch_size, limit,
+                                                tail=self.cfg["tail"])
         return datasets, loaders, desc
 
     def pretrained(self) -> helpers.TextClassifier:

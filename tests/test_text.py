@@ -109,6 +109,28 @@ def test_encode_tokenizes_maps_and_truncates(tiny_glove):
     assert helpers.encode("Good movie, GREAT plot", vocab, max_len=2) == ids[:2]
 
 
+@pytest.mark.parametrize("max_len, tail", [(4, 0), (4, 1), (4, 3), (4, 4), (9, 3), (20, 5)])
+def test_encode_keeps_the_head_and_the_tail_of_a_long_text(tiny_glove, max_len, tail):
+    vocab = helpers.build_vocab(tiny_glove)
+    text = "the movie , good film . bad plot ! actor"  # 10 tokens, each word once
+    ids = helpers.encode(text, vocab)
+    cut = helpers.encode(text, vocab, max_len, tail)
+    if len(ids) <= max_len:
+        assert cut == ids, "a text that fits stays whole"
+    else:
+        assert cut == ids[:max_len - tail] + ids[len(ids) - tail:] and len(cut) == max_len
+        assert cut[len(cut) - tail:] == (ids[-tail:] if tail else []), "the last `tail` tokens are the text's last"
+
+
+def test_make_splits_passes_tail_to_every_split(tiny_glove):
+    vocab = helpers.build_vocab(tiny_glove)
+    long = "good " * 8 + "bad " * 8
+    data = [(i % 2, long) for i in range(40)]
+    datasets, _ = helpers.make_splits(data, data[:4], vocab, max_len=6, batch_size=4, tail=2)
+    for ds in datasets.values():
+        assert all(t.tolist() == [vocab["good"]] * 4 + [vocab["bad"]] * 2 for t in ds.tokens)
+
+
 def test_encoded_dataset_gives_texts_without_tokens_one_unk(tiny_glove):
     vocab = helpers.build_vocab(tiny_glove)
     ds = helpers.EncodedDataset.from_dataset([(1, "good film"), (0, "\"\"\" ;;"), (1, "bad " * 50)], vocab, 10)
