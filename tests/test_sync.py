@@ -1,6 +1,6 @@
 """One source: the code a notebook teaches (#@save cells) is what helpers.py holds, and what later notebooks import.
 
-tools/sync_helpers.py writes sections 01-06 of helpers.py from the notebooks; these tests fail,
+tools/sync_helpers.py writes sections 01-07 of helpers.py from the notebooks; these tests fail,
 naming the cell, when the two disagree, and check the rules that make an edited cell take effect
 in its own notebook.
 """
@@ -23,8 +23,9 @@ TAUGHT = {
            "split_indices", "BucketBatchSampler", "make_loader", "make_splits"],
     "03": ["PositionalEncoding", "masked_mean", "TextClassifier", "CourseNet"],
     "04": ["evaluate", "make_optimizer", "train_step", "train_model"],
-    "05": ["replace_head", "unfreeze", "predict"],
+    "05": ["replace_head", "TrainedRows", "training_words", "unfreeze", "predict"],
     "06": ["freeze_body", "pooled_features", "feature_loader"],
+    "07": ["MaskedWords", "pretrain_masked_words", "configure", "plot_grid"],
 }
 
 

@@ -3,8 +3,9 @@
     python tools/results_table.py            # print the table
     python tools/results_table.py --write    # replace the table between the markers in README.md
 
-Course runs are folders of the JSON files that notebooks 04-06 save (helpers.save_run); the
-GPU recipe sweep is results/gpu-h200-recipe-sweep/sweep.log.
+Course runs are folders of the JSON files that notebooks 04-06 save (helpers.save_run); an experiments
+run (bash kit.sh experiments) holds notebook 07's grid and tools/levers.py's levers.json; the GPU recipe
+sweep is results/gpu-h200-recipe-sweep/sweep.log.
 """
 import argparse
 import json
@@ -36,6 +37,34 @@ def course_rows() -> list:
     return rows
 
 
+def grid_sections() -> list:
+    """Notebook 07's grid of each experiments run, and its levers, as (title, markdown table) pairs."""
+    out = []
+    for run in sorted(RESULTS.glob("*-experiments")):
+        f = run / "07_experiments.json"
+        if f.exists():
+            r = json.loads(f.read_text())
+            rows = [[g["start"], g["regime"], f"{g['trainable']:,}", f"{g['seconds']:.0f}", f"{g['valid_acc']:.4f}",
+                     f"{g['test_acc']:.4f}"] for g in r["grid"]]
+            title = (f"Notebook 07's grid, {run.name} ({r['device']}, {r['size']} size, {r['n_train']:,} labelled "
+                     f"reviews, {r['n_test']:,} test, masked-word pretraining on {r['pretraining_text']:,} reviews' "
+                     f"text in {r['mlm_seconds']:.0f} s, GloVe {r['glove']}, seed {r['seed']}):")
+            out.append((title, markdown(["start", "fine-tuned", "trainable", "train s", "valid acc", "test acc"],
+                                        rows)))
+        f = run / "levers.json"
+        if f.exists():
+            r = json.loads(f.read_text())
+            base = r["base_test_acc"]
+            rows = [[g["lever"], g["what"], f"{g['test_acc']:.4f}",
+                     f"{100 * (g['test_acc'] - base):+.2f}" if base is not None else "", str(g["seconds_per_epoch"])]
+                    for g in r["runs"]]
+            title = (f"Accuracy levers, {run.name} (`python tools/levers.py`: {r['device']}, {r['size']} size, "
+                     f"{r['data']}, GloVe {r['glove']}, seed {r['seed']}; each changes one thing in the base run):")
+            out.append((title, markdown(["lever", "what it changes", "IMDB test", "vs base (points)", "s/epoch"],
+                                        rows)))
+    return out
+
+
 def sweep_rows() -> list:
     """The RESULT lines of the GPU recipe sweep, one row each."""
     log = RESULTS / "gpu-h200-recipe-sweep" / "sweep.log"
@@ -63,7 +92,9 @@ def table() -> str:
                        "s/epoch", "valid acc", "test acc", "trainable params"], course_rows())
     sweep = markdown(["config", "max_len", "epochs", "peak lr", "embedding", "s/epoch", "IMDB test acc"],
                      sweep_rows())
-    return (f"{START}\n{course}\n\nGPU recipe sweep (NVIDIA H200, full IMDB: 23,750 train / 1,250 valid / 25,000 "
+    grids = "".join(f"{title}\n\n{md}\n\n" for title, md in grid_sections())
+    return (f"{START}\n{course}\n\n{grids}"
+            f"GPU recipe sweep (NVIDIA H200, full IMDB: 23,750 train / 1,250 valid / 25,000 "
             f"test, GloVe 6B.50d, seed 42; `pre_*` and `head_*` start from AG News pretraining on 80% of its "
             f"test.csv; see results/gpu-h200-recipe-sweep/):\n\n{sweep}\n{END}")
 
