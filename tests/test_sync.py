@@ -19,7 +19,7 @@ import sync_helpers  # noqa: E402
 # Issue 9's list: each piece is defined in a visible cell of the notebook that teaches it.
 TAUGHT = {
     "01": ["IMDBDataset", "AGNewsDataset"],
-    "02": ["tokenize", "Vocab", "build_vocab", "embedding_matrix", "encode", "EncodedDataset", "collate_batch",
+    "02": ["tokenize", "Vocab", "build_vocab", "embedding_matrix", "cut", "encode", "EncodedDataset", "collate_batch",
            "split_indices", "BucketBatchSampler", "make_loader", "make_splits"],
     "03": ["PositionalEncoding", "masked_mean", "TextClassifier", "CourseNet"],
     "04": ["evaluate", "make_optimizer", "train_step", "train_model"],

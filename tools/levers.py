@@ -23,17 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import helpers as H  # noqa: E402
 
 
-def truncate(tokens: list, max_len: int, tail: int) -> list:
-    """The first max_len - tail tokens and the last `tail` ones, when the text is longer than max_len."""
-    if len(tokens) <= max_len or not tail:
-        return tokens[:max_len]
-    return tokens[:max_len - tail] + tokens[-tail:]
-
-
 def max_mean_features(self, tokens):
     """Masked mean and max of the encoder's outputs, side by side (2 * d_model values)."""
-    pad_mask = tokens == H.PAD_IDX
-    h = self.encoder(self.pos(self.emb(tokens)), src_key_padding_mask=pad_mask)
+    pad_mask, h = tokens == H.PAD_IDX, self.hidden(tokens)
     peak = h.masked_fill(pad_mask.unsqueeze(-1), float("-inf")).max(1).values
     return torch.cat([H.masked_mean(h, pad_mask), peak], dim=1)
 
@@ -70,8 +62,8 @@ LEVERS = {  # name: (what it changes, settings that differ from BASE)
 def run_lever(name, settings, raw, vocab, glove, cfg, device, ag_ckpt):
     settings = {**BASE, **settings}
     max_len, tail = settings["max_len"], settings["tail"]
-    train_full = H.EncodedDataset(raw["train"][0], [truncate(t, max_len, tail) or [H.UNK_IDX] for t in raw["train"][1]])
-    test = H.EncodedDataset(raw["test"][0], [truncate(t, max_len, tail) or [H.UNK_IDX] for t in raw["test"][1]])
+    train_full = H.EncodedDataset(raw["train"][0], [H.cut(t, max_len, tail) or [H.UNK_IDX] for t in raw["train"][1]])
+    test = H.EncodedDataset(raw["test"][0], [H.cut(t, max_len, tail) or [H.UNK_IDX] for t in raw["test"][1]])
     train_idx, valid_idx = H.split_indices(len(train_full), 0.95, H.SEED)
     datasets = dict(train=train_full.select(train_idx), valid=train_full.select(valid_idx), test=test)
     loaders = {k: H.make_loader(ds, cfg["batch_size"], train=(k == "train")) for k, ds in datasets.items()}
