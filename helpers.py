@@ -76,7 +76,8 @@ AG_NEWS_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]  # the CSV numbers
 class IMDBDataset(Dataset):
     """IMDB reviews in the aclImdb layout; an item is (label, text), 0 = neg, 1 = pos (notebook 01).
 
-    Negatives come first, so `pos_start` is the index of the first positive review.
+    Negatives come first, so `pos_start` is the index of the first positive review. `movies[i]` is the IMDB id
+    of the film review i is about, from the archive's urls_neg.txt and urls_pos.txt (None without those files).
     """
 
     def __init__(self, root_dir, train=True):
@@ -87,6 +88,7 @@ class IMDBDataset(Dataset):
         self.files = neg + pos
         self.labels = [0] * len(neg) + [1] * len(pos)
         self.pos_start = len(neg)
+        self.movies = H.movie_ids(split, self.files)  # several reviews can be about the same film
 
     def __len__(self):
         return len(self.files)
@@ -219,8 +221,27 @@ def collate_batch(batch, pad_idx=PAD_IDX):
 def split_indices(n, train_frac=0.95, seed=H.SEED):
     """A seeded random split of range(n) into train and validation index lists (notebook 02)."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
-    cut = round(n * train_frac)
-    return perm[:cut], perm[cut:]
+    n_train = round(n * train_frac)
+    return perm[:n_train], perm[n_train:]
+
+
+def split_by_group(groups, train_frac=0.95, seed=H.SEED):
+    """A seeded split of range(len(groups)) that keeps all items of a group (a film) on one side (notebook 02).
+
+    Whole groups, in a random order, go to validation until it holds (1 - train_frac) of the items.
+    """
+    members = {}
+    for i, group in enumerate(groups):
+        members.setdefault(group, []).append(i)
+    names = sorted(members)  # a fixed order to draw from, whatever order the items came in
+    order = torch.randperm(len(names), generator=torch.Generator().manual_seed(seed)).tolist()
+    valid, n_valid = [], round(len(groups) * (1 - train_frac))
+    for k in order:
+        if len(valid) >= n_valid:
+            break
+        valid += members[names[k]]
+    taken = set(valid)
+    return [i for i in range(len(groups)) if i not in taken], valid
 
 
 class BucketBatchSampler(Sampler):
@@ -261,14 +282,21 @@ def make_loader(dataset, batch_size, train, seed=H.SEED):
 def make_splits(train_data, test_data, vocab, max_len, batch_size, limit=None, seed=H.SEED, tail=0):
     """Encode once, split train 95/5 (seeded) into train/valid, keep test held out; make their loaders (notebook 02).
 
-    `limit` first keeps a seeded random subset of that many training texts; `tail` is encode's. Returns two
+    The split keeps each film on one side when `train_data.movies` says which film each text is about, else it is
+    random. `limit` first keeps a seeded random subset of that many training texts; `tail` is encode's. Returns two
     dicts keyed "train", "valid", "test": the EncodedDatasets and their DataLoaders (only "train" shuffles).
     """
+    movies = getattr(train_data, "movies", None)
     if limit and len(train_data) > limit:
         keep, _ = split_indices(len(train_data), limit / len(train_data), seed)
-        train_data = torch.utils.data.Subset(train_data, keep)
+        train_data, movies = torch.utils.data.Subset(train_data, keep), movies and [movies[i] for i in keep]
     full = EncodedDataset.from_dataset(train_data, vocab, max_len, tail, desc="encoding train")
-    train_idx, valid_idx = split_indices(len(full), 0.95, seed)
+    if movies:
+        train_idx, valid_idx = split_by_group(movies, 0.95, seed)
+    else:
+        train_idx, valid_idx = split_indices(len(full), 0.95, seed)
+    print(f"validation: {len(valid_idx):,} of {len(full):,} training texts, "
+          + ("whole films, none of them in training" if movies else "drawn at random (no film ids to group by)"))
     datasets = dict(train=full.select(train_idx), valid=full.select(valid_idx),
                     test=EncodedDataset.from_dataset(test_data, vocab, max_len, tail, desc="encoding test"))
     loaders = {k: make_loader(ds, batch_size, train=(k == "train"), seed=seed) for k, ds in datasets.items()}
@@ -1028,6 +1056,29 @@ def read_review(path: Path) -> str:
     if not text.strip():
         raise KitError(f"{path} is empty; the file is damaged. Delete the aclImdb folder and extract again.")
     return text
+
+
+def movie_ids(split_dir: Path, files: list) -> list | None:
+    """The IMDB id (tt...) of the film each review file is about, or None where urls_neg/pos.txt are absent.
+
+    Line i of split_dir/urls_<label>.txt is the IMDB page of the film that review <i>_<rating>.txt is about.
+    """
+    split_dir, urls = Path(split_dir), {}
+    for label in IMDB_CLASSES:
+        path = split_dir / f"urls_{label}.txt"
+        if not path.is_file():
+            return None
+        urls[label] = path.read_text(encoding="utf-8").splitlines()
+    movies = []
+    for f in files:
+        number, lines = int(Path(f).stem.split("_")[0]), urls[Path(f).parent.name]
+        found = re.search(r"/title/(tt\d+)", lines[number]) if number < len(lines) else None
+        if not found:
+            raise KitError(f"{split_dir / ('urls_' + Path(f).parent.name + '.txt')} has no IMDB title URL on line "
+                           f"{number + 1}, for review {Path(f).name}: the file is damaged or not the archive's. "
+                           "Delete the aclImdb folder and extract the archive again.")
+        movies.append(found[1])
+    return movies
 
 
 def read_ag_news_rows(csv_path) -> list:
