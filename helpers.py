@@ -15,6 +15,7 @@ No torchtext: its last release loads only with torch 2.3, so the few pieces the 
 from __future__ import annotations
 
 import array
+import contextlib
 import copy
 import csv
 import glob
@@ -29,6 +30,7 @@ import os
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -613,30 +615,50 @@ def feature_loader(features, labels, batch_size, train, seed=H.SEED):
 class MaskedWords(nn.Module):
     """A masked-word prediction head on a TextClassifier's body, for self-supervised pretraining (notebook 07)."""
 
-    def __init__(self, body, targets, p=0.15):
+    def __init__(self, body, targets, log_freq, p=0.15):
         super().__init__()
         self.body, self.p = body, p
         d = body.config["d_model"]
-        self.proj = nn.Linear(d, d)
-        self.register_buffer("vectors", body.emb.weight[targets].detach().clone())  # the answers' GloVe vectors
+        self.mask = nn.Parameter(torch.zeros(d))  # a hidden word's input: a vector of its own, not <unk>'s
+        self.out = nn.Linear(d, len(targets))  # a learned vector and bias per target word
+        nn.init.normal_(self.out.weight, std=0.02)
+        with torch.no_grad():
+            self.out.bias.copy_(log_freq)  # start as the frequency-only guess: only the context can beat it
         target_of = torch.full((body.emb.num_embeddings,), -1, dtype=torch.long)
         target_of[targets] = torch.arange(len(targets))
         self.register_buffer("target_of", target_of)  # a word's index among the targets, or -1
 
-    def forward(self, tokens):
+    def forward(self, tokens, generator=None):
         """Hide a random p of the target words; return the scores at the hidden positions and the right answers."""
         target = self.target_of[tokens]
-        hide = (torch.rand(tokens.shape, device=tokens.device) < self.p) & (target >= 0)
-        inputs = tokens.masked_fill(hide, H.UNK_IDX)
-        return self.proj(self.body.hidden(inputs)[hide]) @ self.vectors.T, target[hide]
+        draw = torch.rand(tokens.shape, generator=generator, device=generator.device if generator else tokens.device)
+        hide = (draw.to(tokens.device) < self.p) & (target >= 0)
+        x = torch.where(hide.unsqueeze(-1), self.mask, self.body.emb(tokens))
+        h = self.body.encoder(self.body.pos(x), src_key_padding_mask=tokens == H.PAD_IDX)
+        return self.out(h[hide]), target[hide]
 
 
-def pretrain_masked_words(body, loader, targets, epochs, lr, device):
-    """Train body's encoder to predict hidden words of the texts in `loader`, labels unused (notebook 07)."""
-    body.emb.weight.requires_grad = False  # GloVe stays as it is, as in notebook 04
-    mlm = MaskedWords(body, targets).to(device)
+@torch.inference_mode()
+def masked_words_loss(mlm, loader, device, seed=H.SEED):
+    """Mean loss on loader's texts with a seeded draw of hidden words, the same every call (notebook 07)."""
+    mlm.eval()
+    draw, total, n = torch.Generator().manual_seed(seed), 0.0, 0
+    for _, tokens in loader:
+        scores, answers = mlm(tokens.to(device), draw)
+        total += F.cross_entropy(scores.float(), answers, reduction="sum").item()
+        n += len(answers)
+    return total / n
+
+
+def pretrain_masked_words(mlm, loader, valid_loader, epochs, lr, device):
+    """Train mlm's body to predict hidden words of loader's texts, labels unused; losses per epoch (notebook 07)."""
+    mlm.body.emb.weight.requires_grad = False  # GloVe stays as it is, as in notebook 04
+    dropouts = [m for m in mlm.modules() if isinstance(m, nn.Dropout)]
+    for m in dropouts:
+        m.p = 0.0  # dropout held the masked-word loss back (the table below); fine-tuning gets it back
+    mlm.to(device)
     opt, sched = H.make_optimizer(mlm, lr, steps=epochs * len(loader))
-    losses = []
+    history = dict(train_loss=[], valid_loss=[])
     for epoch in range(1, epochs + 1):
         mlm.train()
         total = 0.0
@@ -649,9 +671,30 @@ def pretrain_masked_words(body, loader, targets, epochs, lr, device):
             opt.step()
             sched.step()
             total += loss.item()
-        losses.append(total / len(loader))
-        print(f"masked words epoch {epoch}/{epochs}: loss {losses[-1]:.4f}")
-    return losses
+        history["train_loss"].append(total / len(loader))
+        history["valid_loss"].append(masked_words_loss(mlm, valid_loader, device))
+        print(f"masked words epoch {epoch}/{epochs}: training loss {history['train_loss'][-1]:.4f}, "
+              f"held-out loss {history['valid_loss'][-1]:.4f}")
+    for m in dropouts:
+        m.p = mlm.body.config["dropout"]
+    return history
+
+
+def target_words(dataset, n):
+    """The n most frequent words of an EncodedDataset (not <unk>, <pad>) and their log frequencies (notebook 07)."""
+    counts = torch.bincount(torch.cat(dataset.tokens))
+    counts[[H.UNK_IDX, H.PAD_IDX]] = 0
+    targets = counts.topk(min(n, int((counts > 0).sum()))).indices
+    return targets, (counts[targets] / counts[targets].sum()).log()
+
+
+def frequency_loss(dataset, targets, log_freq):
+    """The loss of guessing each hidden target word by its frequency alone, on a dataset's texts (notebook 07)."""
+    words = torch.cat(dataset.tokens)
+    index = torch.full((max(int(words.max()), int(targets.max())) + 1,), -1)
+    index[targets] = torch.arange(len(targets))
+    found = index[words]
+    return -log_freq[found[found >= 0]].mean().item()
 
 
 REGIMES = ["head only", "encoder + head", "everything"]
@@ -680,6 +723,77 @@ def plot_grid(grid, x, xlabel, title):
     return fig
 
 
+# ==================================================================================================
+# 8. When pretraining pays: a learning curve: notebooks/08_learning_curve.ipynb
+# ==================================================================================================
+def draw_labelled(pool, movies, n, seed):
+    """n seeded reviews of `pool` (None: all), split 95/5 by film if `movies`, else at random (notebook 08)."""
+    n = min(n or len(pool), len(pool))
+    chosen = H.split_indices(len(pool), n / len(pool), seed)[0]
+    if movies is None:
+        train_idx, valid_idx = H.split_indices(n, 0.95, seed)
+    else:
+        train_idx, valid_idx = H.split_by_group([movies[i] for i in chosen], 0.95, seed)
+    return pool.select([chosen[i] for i in train_idx]), pool.select([chosen[i] for i in valid_idx])
+
+
+def curve_recipe(n_train, min_steps, batch_sizes=((1_000, 16), (5_000, 32))):
+    """Batch size and epochs for n_train reviews: at least min_steps steps and 2 epochs (notebook 08)."""
+    batch_size = next((b for limit, b in batch_sizes if n_train <= limit), 64)
+    return batch_size, max(2, math.ceil(min_steps / math.ceil(n_train / batch_size)))
+
+
+def fine_tune_point(model, train_ds, valid_ds, test_loader, lr, min_steps, device, seed):
+    """Train `model` with curve_recipe, keeping its best epoch; its accuracies and cost (notebook 08)."""
+    batch_size, epochs = curve_recipe(len(train_ds), min_steps)
+    began = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):  # one line per point below, not one per epoch
+        history = H.train_model(model, H.make_loader(train_ds, batch_size, train=True, seed=seed),
+                                H.make_loader(valid_ds, 256, train=False), epochs, lr, device)
+    seconds = time.perf_counter() - began
+    return dict(valid_acc=max(history["valid_acc"]), test_acc=H.evaluate(model, test_loader, device)[1],
+                train_seconds=round(seconds, 1), epochs=epochs, best_epoch=history["best_epoch"])
+
+
+class NgramBag(nn.Module):
+    """fastText-style: the mean learned vector of a text's words and word pairs, then a linear layer (notebook 08)."""
+
+    def __init__(self, num_classes, dim=8, buckets=2**18):
+        super().__init__()
+        self.buckets, self.config = buckets, dict(num_classes=num_classes, dim=dim, buckets=buckets)
+        self.bag = nn.EmbeddingBag(buckets, dim, mode="sum")
+        nn.init.normal_(self.bag.weight, std=0.1)
+        self.head = nn.Linear(dim, num_classes)
+
+    def forward(self, tokens):
+        real = tokens != H.PAD_IDX
+        pairs = tokens[:, :-1] * 1_000_003 + tokens[:, 1:]  # one number per pair of adjacent word ids
+        ids = torch.cat([tokens, pairs], 1) % self.buckets  # words and pairs share the hashed buckets
+        weights = torch.cat([real, real[:, :-1] & real[:, 1:]], 1).float()
+        return self.head(self.bag(ids, per_sample_weights=weights) / weights.sum(1, keepdim=True).clamp(min=1))
+
+
+def curve_summary(rows):
+    """{(start, labels): (mean, standard deviation, runs)} of the rows' test accuracy, in points (notebook 08)."""
+    points = {}
+    for r in rows:
+        points.setdefault((r["start"], r["labels"]), []).append(100 * r["test_acc"])
+    return {k: (statistics.mean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v)) for k, v in points.items()}
+
+
+def plot_curve(summary, title):
+    """Mean test accuracy against labelled reviews, log scale, with the seeds' spread as error bars (notebook 08)."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, name in enumerate(dict.fromkeys(start for start, _ in summary)):
+        counts = sorted(n for start, n in summary if start == name)
+        ax.errorbar(counts, [summary[name, n][0] for n in counts], yerr=[summary[name, n][1] for n in counts],
+                    label=name, color=f"C{i}", marker="o", capsize=3, linestyle="--" if "bag" in name else "-")
+    ax.set(xscale="log", xlabel="labelled reviews", ylabel="IMDB test accuracy (%)", title=title)
+    ax.legend(fontsize=8)
+    return fig
+
+
 # <<< end of the sections written by tools/sync_helpers.py
 
 
@@ -704,17 +818,27 @@ SAMPLES_DIR = ROOT / "data" / "samples"
 #   max_len, tail: a text longer than max_len keeps its first max_len - tail tokens and its last tail (notebook 02)
 #   grid_*, mlm_*: notebook 07's grid fine-tunes grid_labelled reviews (None: all), cut to grid_max_len tokens
 #                  (grid_tail from the end), for grid_epochs, after mlm_epochs of masked-word pretraining on all
-#                  the training text, with mlm_targets target words
+#                  the training text (peak lr mlm_lr, a share mlm_p of the words hidden), with mlm_targets target
+#                  words; its held-out loss must end mlm_margin nats under the frequency-only guess (at the
+#                  smoke size the samples are too few to learn from context: it must only stay near that guess)
+#   curve_*, bag_lr: notebook 08's learning curve: curve_labels labelled reviews (None: all) x curve_seeds seeds,
+#                  cut to curve_max_len tokens, at least curve_min_steps steps a point, tested on curve_test
+#                  seeded test reviews (None: all); the bag of n-grams trains at bag_lr
 SETTINGS = dict(batch_size=64, limit_ag=None, pretrain_lr=2e-3, finetune_lr=2e-3, head_lr=1e-2,
-                grid_labelled=None, mlm_epochs=2, mlm_targets=10_000)
+                grid_labelled=None, mlm_epochs=3, mlm_targets=10_000, mlm_lr=5e-3, mlm_p=0.3, mlm_margin=0.5,
+                curve_labels=[250, 1_000, 2_500, 10_000, None], curve_seeds=3, curve_max_len=128, curve_tail=96,
+                curve_min_steps=300, curve_test=None, bag_lr=1e-2)
 SIZES = {
     "smoke": dict(data="samples", max_len=128, tail=96, batch_size=32, pretrain_epochs=2, finetune_epochs=5,
                   head_epochs=20, finetune_lr=3e-3,  # 150 steps on 950 short reviews: enough to learn (data/README.md)
-                  grid_max_len=128, grid_tail=96, grid_epochs=5, mlm_targets=2_000),
+                  grid_max_len=128, grid_tail=96, grid_epochs=5, mlm_targets=2_000, mlm_epochs=1, mlm_margin=-0.25,
+                  curve_labels=[100, None], curve_seeds=2, curve_min_steps=40),
     "quick": dict(data="real", max_len=512, tail=384, limit_ag=30_000, pretrain_epochs=3, finetune_epochs=3,
-                  head_epochs=30, grid_labelled=10_000, grid_max_len=256, grid_tail=192, grid_epochs=2),
+                  head_epochs=30, grid_labelled=10_000, grid_max_len=256, grid_tail=192, grid_epochs=2,
+                  curve_test=5_000),
     "full": dict(data="real", max_len=512, tail=384, pretrain_epochs=5, finetune_epochs=4, head_epochs=50,
-                 grid_labelled=10_000, grid_max_len=512, grid_tail=384, grid_epochs=4, mlm_epochs=5),
+                 grid_labelled=10_000, grid_max_len=512, grid_tail=384, grid_epochs=4, mlm_epochs=5,
+                 curve_max_len=256, curve_tail=192),
 }
 
 
@@ -1743,6 +1867,34 @@ def finetune_full(size: str, device) -> Path:
                       embedding_rows_trained=len(model.emb.word_ids),
                       pretrained_sha256=file_digest(ag_path), made_by="helpers.finetune_full")
     return save_checkpoint(path, model, vocab, run.glove.name, IMDB_CLASSES, **record)
+
+
+def ag_news_checkpoint(size: str, device) -> Path:
+    """Notebook 04's checkpoint, made first with its recipe if this runtime has none."""
+    path = checkpoint_path("ag_news", size)
+    return path if path.exists() else pretrain_ag_news(size, device)
+
+
+def masked_words_checkpoint(size: str, device) -> Path:
+    """Notebook 07's masked-word body, made first with 07's steps if this runtime has none."""
+    path = checkpoint_path("imdb_masked_words", size)
+    if path.exists():
+        return path
+    _recipe_note("masked-word checkpoint", path, "07_experiments", size)
+    _, cfg = run_size(size)
+    glove = load_glove()
+    vocab = build_vocab(glove)
+    root = imdb_root(size)
+    datasets, loaders = make_splits(IMDBDataset(root, train=True), IMDBDataset(root, train=False), vocab,
+                                    cfg["grid_max_len"], cfg["batch_size"], seed=SEED, tail=cfg["grid_tail"])
+    targets, log_freq = target_words(datasets["train"], cfg["mlm_targets"])
+    set_seed(SEED)
+    body = TextClassifier(embedding_matrix(glove), len(IMDB_CLASSES), max_len=cfg["max_len"])
+    history = pretrain_masked_words(MaskedWords(body, targets, log_freq, cfg["mlm_p"]),
+                                    make_loader(datasets["train"], cfg["batch_size"], train=True), loaders["valid"],
+                                    cfg["mlm_epochs"], cfg["mlm_lr"], torch.device(device))
+    return save_checkpoint(path, body, vocab, glove.name, IMDB_CLASSES, made_by="helpers.masked_words_checkpoint",
+                           mlm_history=history)
 
 
 # ---------------------------------------------------------------------------

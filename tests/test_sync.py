@@ -20,12 +20,14 @@ import sync_helpers  # noqa: E402
 TAUGHT = {
     "01": ["IMDBDataset", "AGNewsDataset"],
     "02": ["tokenize", "Vocab", "build_vocab", "embedding_matrix", "cut", "encode", "EncodedDataset", "collate_batch",
-           "split_indices", "BucketBatchSampler", "make_loader", "make_splits"],
+           "split_indices", "split_by_group", "BucketBatchSampler", "make_loader", "make_splits"],
     "03": ["PositionalEncoding", "masked_mean", "TextClassifier", "CourseNet"],
     "04": ["evaluate", "make_optimizer", "train_step", "train_model"],
     "05": ["replace_head", "TrainedRows", "training_words", "unfreeze", "predict"],
     "06": ["freeze_body", "pooled_features", "feature_loader"],
-    "07": ["MaskedWords", "pretrain_masked_words", "configure", "plot_grid"],
+    "07": ["MaskedWords", "masked_words_loss", "pretrain_masked_words", "target_words", "frequency_loss", "configure",
+           "plot_grid"],
+    "08": ["draw_labelled", "curve_recipe", "fine_tune_point", "NgramBag", "curve_summary", "plot_curve"],
 }
 
 
