@@ -213,20 +213,20 @@ def pooled_features_everywhere(model, loader: DataLoader, procs: Procs):
 # The training loop, with what a long or parallel run adds
 # ---------------------------------------------------------------------------
 def fit(net: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, epochs: int, lr: float, procs: Procs,
-        desc: str, state_path=None) -> dict:
+        desc: str, state_file=None) -> dict:
     """Notebook 04's train_model, step for step, plus two extras a script needs, each marked below.
 
     - Several processes: `net` is wrapped in DDP, every process draws the same global batches and trains
       on its slice, the training loss is added up over processes, and each process evaluates the whole
       validation set (so all of them pick the same best epoch).
-    - Resume: with `state_path`, the training state is saved after every epoch (by rank 0), and a run that
+    - Resume: with `state_file`, the training state is saved after every epoch (by rank 0), and a run that
       finds it carries on after the last finished epoch (notebook 04's train_model_resumable does the same).
     """
     ddp = wrap(net, procs)  # DDP: backward() averages the gradients of all processes
     opt, sched = helpers.make_optimizer(net, lr, steps=epochs * len(train_loader))
     progress = helpers.new_progress(net)
-    if state_path is not None and state_path.exists():  # resume
-        progress = helpers.load_training_state(state_path, net, opt, sched, train_loader, epochs, progress)
+    if state_file is not None and state_file.exists():  # resume
+        progress = helpers.load_training_state(state_file, net, opt, sched, train_loader, epochs, progress)
     history = progress["history"]
     for epoch in range(len(history["epoch"]) + 1, epochs + 1):
         ddp.train()
@@ -244,8 +244,8 @@ def fit(net: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, epoc
               f"valid acc {valid_acc:.4f}, {seconds:.1f} s", flush=True)
         if valid_acc > progress["best_acc"]:
             progress.update(best_acc=valid_acc, best_state=copy.deepcopy(net.state_dict()))
-        if state_path is not None and procs.main:  # resume
-            helpers.save_training_state(state_path, net, opt, sched, train_loader, epochs, progress)
+        if state_file is not None and procs.main:  # resume
+            helpers.save_training_state(state_file, net, opt, sched, train_loader, epochs, progress)
     net.load_state_dict(progress["best_state"])
     history["best_epoch"] = history["epoch"][history["valid_acc"].index(progress["best_acc"])]
     return history
@@ -298,9 +298,9 @@ class Course:
         helpers.set_seed()
         return helpers.replace_head(model, len(helpers.IMDB_CLASSES))
 
-    def state_path(self, ckpt_name: str):
+    def resumable_state(self, ckpt_name: str):
         """Where a stage's training state is saved and resumed from (the notebooks use the same files)."""
-        path = helpers.state_path(ckpt_name, self.size)
+        path = helpers.training_state_path(ckpt_name, self.size)
         if self.args.fresh and self.procs.main:
             path.unlink(missing_ok=True)
         self.procs.barrier()
@@ -337,7 +337,7 @@ class Course:
             features = {k: helpers.feature_loader(*feats[k], self.batch_size, train=(k == "train")) for k in feats}
             net, valid_loader = model.head, features["valid"]
             train_loader = shard_loader(features["train"], procs, True, self.args.max_steps)
-        state = self.state_path(ckpt_name)
+        state = self.resumable_state(ckpt_name)
         history = fit(net, train_loader, valid_loader, epochs, lr, procs, stage, state)
         # the best epoch's weights are back in place; for `head`, the whole model now holds the trained head
         test_loss, test_acc = helpers.evaluate(model, loaders["test"], procs.device)

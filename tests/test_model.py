@@ -1,6 +1,9 @@
 """The model, training and prediction (helpers.py 6-7): padding, batch-mates, positions, learning, the
 learning-rate schedule, keeping the best epoch, freezing, heads, prediction."""
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +12,8 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import helpers
 from kit_support import make_model
+
+REPO = Path(__file__).resolve().parent.parent
 
 PAD = helpers.PAD_IDX
 
@@ -279,3 +284,15 @@ def test_train_model_schedules_any_small_number_of_steps(steps):
     history = helpers.train_model(head, helpers.feature_loader(x, y, 1, train=True),
                                   helpers.feature_loader(x, y, 4, train=False), 1, 1e-2, torch.device("cpu"))
     assert history["epoch"] == [1] and 0 <= history["lr"][0] < 1e-2
+
+
+@pytest.mark.parametrize("mps", [False, True])
+def test_the_mha_fast_path_is_off_only_where_the_kit_runs_on_the_cpu(mps):
+    """Measured slower on the CPU only (benchmarks/README.md): a machine with MPS (or CUDA) keeps PyTorch's default."""
+    code = ("import torch\n"
+            f"torch.backends.mps.is_available = lambda: {mps}\n"
+            "import helpers\n"
+            "print(helpers.get_device().type, torch.backends.mha.get_fastpath_enabled())\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == (["mps", "True"] if mps else ["cpu", "False"])

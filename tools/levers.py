@@ -135,7 +135,7 @@ def main(argv=None):
         ds = H.IMDBDataset(root, train=train)
         enc = H.EncodedDataset.from_dataset(ds, vocab, None, desc=f"encoding {split}")
         raw[split] = (enc.labels, [t.tolist() for t in enc.tokens])
-    out = args.out or H.ROOT / "results" / f"{H.device_name(device)}-{size}-experiments"
+    out = args.out or H.results_folder(size, experiments=True, device=device)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "levers.json"
     done = {r["lever"]: r for r in json.loads(path.read_text())["runs"]} if path.exists() else {}
@@ -152,7 +152,8 @@ def main(argv=None):
         base = done.get("base", {}).get("test_acc")
         record = dict(size=size, device=H.device_name(device),
                       data=f"all IMDB ({len(raw['train'][0]):,} train / {len(raw['test'][0]):,} test reviews)",
-                      glove=glove.name, seed=H.SEED, torch=torch.__version__, base_test_acc=base,
+                      glove=glove.name, seed=H.SEED, torch=torch.__version__, machine=H.machine_facts(device),
+                      base_test_acc=base,
                       runs=list(done.values()))
         path.write_text(json.dumps(record, indent=1) + "\n")
         write_table(out, record)
