@@ -19,7 +19,8 @@ def test_no_derived_file_is_stale(capsys):
 
 def test_settle_writes_only_a_changed_file_and_check_writes_nothing(tmp_path):
     path = tmp_path / "sub" / "f.txt"
-    assert derived.settle(path, "a\n", check=True) and not path.exists(), "a missing file is stale; check writes nothing"
+    assert derived.settle(path, "a\n", check=True), "a missing file is stale"
+    assert not path.exists(), "check writes nothing"
     assert derived.settle(path, "a\n", check=False) and path.read_text() == "a\n"
     assert not derived.settle(path, "a\n", check=False), "the same text again: current"
     assert derived.settle(path, "b\n", check=True) and path.read_text() == "a\n"

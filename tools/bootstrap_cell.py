@@ -5,8 +5,8 @@
 
 In JupyterLab, VS Code or nbval the cell imports helpers.py from one folder up (or from beside the
 notebook). Colab gets its own copies of the notebooks (tools/colab_notebooks.py writes them to
-build/colab/ or to the colab branch), whose first cell carries helpers.py and the samples instead. Only that one cell is touched: every
-other cell, and the notebook's metadata, stay as they are.
+build/colab/ or to the colab branch), whose first cell carries helpers.py and the samples instead.
+Only that one cell is touched: every other cell, and the notebook's metadata, stay as they are.
 """
 import argparse
 import json
@@ -23,7 +23,7 @@ KIT_REPO = "finetune-course-kit/finetune-course-kit"
 CELL = """\
 import os, sys
 sys.path[:0] = [os.getcwd(), os.path.abspath("..")]  # helpers.py: one folder up, or beside this notebook
-import helpers as H  # not found? Run this notebook from the kit's notebooks/ folder; on Colab, open its badge in the README"""
+import helpers as H  # not found? Run this notebook from the kit's notebooks/ folder; on Colab, use the README's badge"""
 
 
 def first_code_cell(nb: dict) -> dict:
