@@ -337,12 +337,12 @@ class TextClassifier(nn.Module):
     """GloVe embedding -> positional encoding -> TransformerEncoder -> masked mean -> linear head (notebook 03)."""
 
     def __init__(self, embeddings, num_classes, nhead=2, num_layers=2, dim_feedforward=128, dropout=0.1,
-                 max_len=512, attention_dropout=0.0):
+                 max_len=512, attention_dropout=0.0, tail=0):
         super().__init__()
         d_model = embeddings.shape[1]
         self.config = dict(num_classes=num_classes, nhead=nhead, num_layers=num_layers, d_model=d_model,
                            dim_feedforward=dim_feedforward, dropout=dropout, max_len=max_len,
-                           attention_dropout=attention_dropout)
+                           attention_dropout=attention_dropout, tail=tail)  # max_len and tail: how texts are cut
         self.emb = nn.Embedding.from_pretrained(embeddings, freeze=True, padding_idx=H.PAD_IDX)
         self.pos = PositionalEncoding(d_model, max_len, dropout)
         layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, batch_first=True)
@@ -367,6 +367,11 @@ class TextClassifier(nn.Module):
 def count_trainable(model):
     """How many parameters the optimizer will update (notebook 03)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def cut_rule(model):
+    """How the model's texts are cut, as keyword arguments for encode, make_splits and predict (notebook 03)."""
+    return dict(max_len=model.config["max_len"], tail=model.config["tail"])
 
 
 class CourseNet(nn.Module):
@@ -562,13 +567,14 @@ def test_predictions(model, loader, device):
 
 
 @torch.inference_mode()
-def predict(model, vocab, texts, class_names, device, max_len=None, tail=0):
+def predict(model, vocab, texts, class_names, device, max_len=None, tail=None):
     """Classify raw texts: a (class name, probability) pair per text (notebook 05).
 
-    Text longer than max_len (default: the model's) is cut as encode cuts it; pass training's `tail`. Empty
-    text has nothing to classify and raises; text of unknown words only is classified from its <unk> tokens.
+    A long text is cut as training cut it: by the model's rule (H.cut_rule), unless max_len or tail say otherwise.
+    Empty text has nothing to classify and raises; text of unknown words only is classified from its <unk> tokens.
     """
-    max_len = max_len or model.config["max_len"]
+    rule = H.cut_rule(model)
+    max_len, tail = max_len or rule["max_len"], rule["tail"] if tail is None else tail
     encoded = []
     for text in [texts] if isinstance(texts, str) else texts:
         ids = H.encode(text, vocab, max_len, tail)
@@ -1631,9 +1637,13 @@ def load_checkpoint(path: Path, glove: GloVe, vocab: Vocab, num_classes: int | N
     if num_classes is not None and cfg["num_classes"] != num_classes:
         raise KitError(f"{path} has a {cfg['num_classes']}-class head ({', '.join(blob['class_names'])}), "
                        f"but {num_classes} classes were expected. Is it the right checkpoint? {hint}")
+    if "tail" not in cfg:  # saved before checkpoints carried the whole cut rule
+        print(f"note: {shown_path(path)} does not say how its texts were cut (it predates the cut rule in "
+              f"checkpoints): assuming the first {cfg['max_len']} tokens (tail 0). If it was trained on head+tail, "
+              "pass tail= to make_splits and predict, or train it again.", flush=True)
     model = TextClassifier(embedding_matrix(glove), cfg["num_classes"], cfg["nhead"], cfg["num_layers"],
                            cfg["dim_feedforward"], cfg["dropout"], cfg["max_len"],
-                           cfg.get("attention_dropout", cfg["dropout"]))
+                           cfg.get("attention_dropout", cfg["dropout"]), cfg.get("tail", 0))
     model.config["trained_embedding"] = blob["embedding_saved"]
     state = dict(blob["state_dict"])
     if not blob["embedding_saved"]:
@@ -1716,22 +1726,35 @@ def _recipe_note(what: str, path: Path, notebook: str, size: str) -> None:
           "folder instead, e.g. on a mounted Google Drive, run H.use_data_dir(folder) before this cell.", flush=True)
 
 
-def pretrain_ag_news(size: str, device) -> Path:
-    """Notebook 04's recipe in one call, for a runtime where 04 has not run: pretrain, record, save the checkpoint.
+# The steps notebooks 04 and 05 take before training, in the order they take them, held once here for the
+# recipes below, train.py and tools/levers.py (the notebooks write them out for the learner; tests/test_recipes.py
+# checks that each recipe saves the weights its notebook saves).
+def pretraining_start(glove: GloVe, cfg: dict) -> TextClassifier:
+    """Notebook 04's model before training: seeded, on frozen GloVe, four classes, the size's cut rule."""
+    set_seed(SEED)
+    return TextClassifier(embedding_matrix(glove), len(AG_NEWS_CLASSES), max_len=cfg["max_len"], tail=cfg["tail"])
 
-    The same steps in the same order as notebook 04, so it saves the same weights (tests/test_recipes.py).
-    """
+
+def finetuning_start(ag_path: Path, glove: GloVe, vocab: Vocab, hint: str = "") -> TextClassifier:
+    """Notebooks 05 and 06's model before training: notebook 04's checkpoint with a fresh, seeded 2-class head."""
+    model, _ = load_checkpoint(ag_path, glove, vocab, num_classes=len(AG_NEWS_CLASSES), hint=hint)
+    set_seed(SEED)
+    return replace_head(model, len(IMDB_CLASSES))
+
+
+def pretrain_ag_news(size: str, device) -> Path:
+    """Notebook 04's recipe in one call, for a runtime where 04 has not run: pretrain, record, save the checkpoint."""
     path = checkpoint_path("ag_news", size)
     _recipe_note("AG News checkpoint", path, "04_pretrain_ag_news", size)
     run = start_run("04_pretrain_ag_news", "ag_news", device=str(device), size=size)
     cfg, vocab = run.cfg, build_vocab(run.glove)
     ag_train, ag_test, _ = ag_news_splits(run.ag_root)
-    datasets, loaders = make_splits(ag_train, ag_test, vocab, cfg["max_len"], cfg["batch_size"],
-                                    limit=cfg["limit_ag"], seed=SEED, tail=cfg["tail"])
-    set_seed(SEED)
-    model = TextClassifier(embedding_matrix(run.glove), len(AG_NEWS_CLASSES), max_len=cfg["max_len"]).to(run.device)
+    datasets, loaders = make_splits(ag_train, ag_test, vocab, batch_size=cfg["batch_size"], limit=cfg["limit_ag"],
+                                    seed=SEED, max_len=cfg["max_len"], tail=cfg["tail"])
+    model = pretraining_start(run.glove, cfg).to(run.device)
     history = train_model_resumable(model, loaders["train"], loaders["valid"], cfg["pretrain_epochs"],
-                                    cfg["pretrain_lr"], run.device, training_state_path("ag_news", size), desc="AG News")
+                                    cfg["pretrain_lr"], run.device, training_state_path("ag_news", size),
+                                    desc="AG News")
     _, test_acc = evaluate(model, loaders["test"], run.device)
     record = save_run(run, history, datasets, model, valid_acc=max(history["valid_acc"]), test_acc=test_acc,
                       made_by="helpers.pretrain_ag_news")
@@ -1745,15 +1768,14 @@ def finetune_full(size: str, device) -> Path:
     if not ag_path.exists():
         pretrain_ag_news(size, device)
     run = start_run("05_full_finetune_imdb", "imdb", device=str(device), size=size)
-    cfg, vocab = run.cfg, build_vocab(run.glove)
-    model, _ = load_checkpoint(ag_path, run.glove, vocab, num_classes=len(AG_NEWS_CLASSES))
+    vocab = build_vocab(run.glove)
+    model = finetuning_start(ag_path, run.glove, vocab)
     datasets, loaders = make_splits(IMDBDataset(run.imdb_root, train=True), IMDBDataset(run.imdb_root, train=False),
-                                    vocab, cfg["max_len"], cfg["batch_size"], seed=SEED, tail=cfg["tail"])
-    set_seed(SEED)
-    model = unfreeze(replace_head(model, len(IMDB_CLASSES)), training_words(datasets["train"])).to(run.device)
-    evaluate(model, loaders["valid"], run.device)  # notebook 05's baseline: iterating a loader draws a seed
-    history = train_model_resumable(model, loaders["train"], loaders["valid"], cfg["finetune_epochs"],
-                                    cfg["finetune_lr"], run.device, training_state_path("imdb_full", size), desc="IMDB full")
+                                    vocab, batch_size=run.cfg["batch_size"], seed=SEED, **cut_rule(model))
+    model = unfreeze(model, training_words(datasets["train"])).to(run.device)
+    history = train_model_resumable(model, loaders["train"], loaders["valid"], run.cfg["finetune_epochs"],
+                                    run.cfg["finetune_lr"], run.device, training_state_path("imdb_full", size),
+                                    desc="IMDB full")
     _, valid_acc = evaluate(model, loaders["valid"], run.device)
     _, test_acc = evaluate(model, loaders["test"], run.device)
     record = save_run(run, history, datasets, model, valid_acc=valid_acc, test_acc=test_acc, pretrained_from=ag_path,

@@ -276,8 +276,9 @@ class Course:
         key = {"pretrain": "pretrain", "full": "finetune", "head": "head"}[stage]
         return self.args.epochs or self.cfg[f"{key}_epochs"], self.args.lr or self.cfg[f"{key}_lr"]
 
-    def data(self, stage: str):
-        """Encoded train/valid/test sets and their one-process loaders (helpers.make_splits, as the notebooks)."""
+    def data(self, stage: str, model: helpers.TextClassifier):
+        """Encoded train/valid/test sets, cut by the model's rule, and their one-process loaders (helpers.make_splits,
+        as the notebooks)."""
         if stage == "pretrain":
             root = in_turn(self.procs, lambda: helpers.ag_news_root(self.size))
             train, test, desc = helpers.ag_news_splits(root)
@@ -286,17 +287,16 @@ class Course:
             root = in_turn(self.procs, lambda: helpers.imdb_root(self.size))
             train, test = helpers.IMDBDataset(root, train=True), helpers.IMDBDataset(root, train=False)
             desc, limit = f"IMDB {helpers.shown_path(root)}, train split 95/5 into train/valid, test held out", None
-        datasets, loaders = helpers.make_splits(train, test, self.vocab, self.cfg["max_len"], self.batch_size, limit,
-                                                tail=self.cfg["tail"])
+        datasets, loaders = helpers.make_splits(train, test, self.vocab, batch_size=self.batch_size, limit=limit,
+                                                **helpers.cut_rule(model))
         return datasets, loaders, desc
 
-    def pretrained(self) -> helpers.TextClassifier:
-        """The AG News model with a fresh 2-class head, as notebooks 05 and 06 start."""
-        model, _ = helpers.load_checkpoint(helpers.checkpoint_path("ag_news", self.size), self.glove, self.vocab,
-                                           num_classes=len(helpers.AG_NEWS_CLASSES),
-                                           hint="Run `python train.py pretrain` (or notebook 04) first.")
-        helpers.set_seed()
-        return helpers.replace_head(model, len(helpers.IMDB_CLASSES))
+    def start(self, stage: str) -> helpers.TextClassifier:
+        """The model before training: notebook 04's fresh one, or its checkpoint with a new 2-class head (05, 06)."""
+        if stage == "pretrain":
+            return helpers.pretraining_start(self.glove, self.cfg)
+        return helpers.finetuning_start(helpers.checkpoint_path("ag_news", self.size), self.glove, self.vocab,
+                                        hint="Run `python train.py pretrain` (or notebook 04) first.")
 
     def resumable_state(self, ckpt_name: str):
         """Where a stage's training state is saved and resumed from (the notebooks use the same files)."""
@@ -310,14 +310,9 @@ class Course:
         ckpt_name, run_name, what = STAGES[stage]
         procs, (epochs, lr) = self.procs, self.settings(stage)
         self.log(f"\n== {stage}: {what}")
-        datasets, loaders, desc = self.data(stage)
+        model = self.start(stage)
+        datasets, loaders, desc = self.data(stage, model)
         run = helpers.Run(run_name, self.size, self.cfg, procs.device, self.glove, data=desc)
-        if stage == "pretrain":
-            helpers.set_seed()
-            model = helpers.TextClassifier(helpers.embedding_matrix(self.glove), len(helpers.AG_NEWS_CLASSES),
-                                           max_len=self.cfg["max_len"])
-        else:
-            model = self.pretrained()
         if stage == "full":  # everything trains, the vectors of the training texts' words too (notebook 05)
             helpers.unfreeze(model, helpers.training_words(datasets["train"]))
         if self.args.dropout is not None:
