@@ -19,14 +19,16 @@ def parity_cases():
     return json.loads(PARITY.read_text(encoding="utf-8"))["cases"]
 
 
-def test_parity_fixture_covers_tricky_and_real_texts():
-    cases = parity_cases()
-    texts = [c["text"] for c in cases]
+def test_tokenize_matches_torchtext_on_the_tricky_and_the_real_texts():
+    """The fixture holds the cases that tell tokenizers apart, and tokenize gets every one right."""
+    cases = {c["text"]: c["tokens"] for c in parity_cases()}
     assert len(cases) >= 70
-    assert "" in texts
-    assert any("<br />" in t for t in texts) and any("\u00a0" in t for t in texts)
-    assert sum(len(t) > 300 for t in texts) >= 20  # the real reviews and articles
-    assert {"a<br  />b", "a<br\t/>b", "a<br\xa0/>b"} <= set(texts)  # <br /> goes before whitespace is collapsed
+    tricky = ["", "a<br  />b", "a<br\t/>b", "a<br\xa0/>b"]  # <br /> goes before whitespace is collapsed
+    tricky += [t for t in cases if "<br />" in t or "\u00a0" in t][:5]
+    real = [t for t in cases if len(t) > 300]  # the real reviews and articles
+    assert len(real) >= 20 and all(t in cases for t in tricky)
+    for text in tricky + real:
+        assert helpers.tokenize(text) == cases[text], repr(text[:40])
 
 
 @pytest.mark.parametrize("case", parity_cases(), ids=lambda c: repr(c["text"][:30]))
@@ -171,6 +173,23 @@ def test_bucket_sampler_is_seeded_and_reshuffles_each_epoch():
     assert first == list(b)  # same seed, same batches
     assert list(a) != first  # the next epoch is shuffled differently
     assert list(helpers.BucketBatchSampler(lengths, 16, seed=4)) != first
+
+
+def test_bucket_sampler_shuffles_the_batches_not_only_their_contents():
+    """Batches are sorted within a pool; their order must not be: consecutive batches get longer about as
+    often as shorter, over an epoch, and the next epoch and another seed order them differently."""
+    lengths = lengths_for(3200)  # batches of 32 in pools of 50: two pools
+
+    def longest(batches):
+        return [max(lengths[i] for i in b) for b in batches]
+
+    sampler = helpers.BucketBatchSampler(lengths, 32, seed=0)
+    for epoch in range(2):
+        seq = longest(list(sampler))
+        drops = sum(a > b for a, b in zip(seq, seq[1:]))
+        assert 0.3 < drops / (len(seq) - 1) < 0.7, f"epoch {epoch}: {drops} drops in {len(seq) - 1}"
+    first, second = (longest(list(helpers.BucketBatchSampler(lengths, 32, seed=s))) for s in (0, 1))
+    assert first != second and sorted(first) != first
 
 
 def test_bucket_sampler_batches_similar_lengths():
