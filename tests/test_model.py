@@ -291,21 +291,23 @@ def test_train_model_schedules_any_small_number_of_steps(steps):
 # One optimizer step: clipping, weight decay, and what each regime of notebook 07 trains
 # ---------------------------------------------------------------------------
 def test_train_step_clips_the_gradient_norm():
-    """One plain SGD step, computed by hand: the update is the gradient scaled down to norm `clip`."""
+    """Plain SGD steps, computed by hand: each update is that batch's own gradient scaled down to norm `clip`
+    (no gradient left over from the step before)."""
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)
-    x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
-    before = [p.detach().clone() for p in model.parameters()]
-    grads = torch.autograd.grad(F.cross_entropy(model(x), y), list(model.parameters()))
-    norm = torch.sqrt(sum((g ** 2).sum() for g in grads)).item()
-    clip = 0.1
-    assert norm > 5 * clip  # so clipping changes the step a lot
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
-    loss = helpers.train_step(model, y, x, opt, sched, clip=clip)
-    assert loss == pytest.approx(F.cross_entropy(torch.nn.functional.linear(x, *before), y).item(), rel=1e-6)
-    for p, p0, g in zip(model.parameters(), before, grads):
-        torch.testing.assert_close(p.detach(), p0 - g * clip / norm, rtol=0, atol=1e-5)
+    clip = 0.1
+    for step in range(2):
+        x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+        before = [p.detach().clone().requires_grad_() for p in model.parameters()]
+        grads = torch.autograd.grad(F.cross_entropy(F.linear(x, *before), y), before)
+        norm = torch.sqrt(sum((g ** 2).sum() for g in grads)).item()
+        assert norm > 5 * clip  # so clipping changes the step a lot
+        loss = helpers.train_step(model, y, x, opt, sched, clip=clip)
+        assert loss == pytest.approx(F.cross_entropy(F.linear(x, *before), y).item(), rel=1e-6)
+        for p, p0, g in zip(model.parameters(), before, grads):
+            torch.testing.assert_close(p.detach(), p0.detach() - g * clip / norm, rtol=0, atol=1e-5)
 
 
 # What a TextClassifier of make_model (d_model 8, feed-forward 16, 2 layers) holds, counted by hand:

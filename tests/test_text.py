@@ -227,3 +227,26 @@ def test_split_indices_is_a_seeded_95_5_partition(n):
     if n > 20:
         assert helpers.split_indices(n, 0.95, seed=8)[1] != valid
         assert train != sorted(train)  # shuffled, not the first 95%
+
+
+def test_split_by_group_keeps_each_film_on_one_side():
+    groups = [f"tt{(7 * i) % 61}" for i in range(1000)]  # 61 films, 16-17 reviews each, interleaved
+    train, valid = helpers.split_by_group(groups, 0.95, seed=7)
+    assert sorted(train + valid) == list(range(1000))
+    assert not {groups[i] for i in train} & {groups[i] for i in valid}
+    assert 50 <= len(valid) <= 50 + 17  # whole films until 5% is reached
+    assert helpers.split_by_group(groups, 0.95, seed=7) == (train, valid)
+    assert helpers.split_by_group(groups, 0.95, seed=8)[1] != valid
+    assert helpers.split_by_group(groups[::-1], 0.95, seed=7)[1] != []
+
+
+def test_make_splits_shuffles_only_training(tiny_glove):
+    vocab = helpers.build_vocab(tiny_glove)
+    data = [(i % 2, " ".join(["good"] * (1 + (7 * i) % 13))) for i in range(200)]
+    _, loaders = helpers.make_splits(data, data[:60], vocab, max_len=20, batch_size=8)
+    for name in ("valid", "test"):  # the same batches every time, shortest first
+        first = [b.tolist() for _, b in loaders[name]]
+        assert first == [b.tolist() for _, b in loaders[name]]
+        widths = [len(b[0]) for b in first]
+        assert widths == sorted(widths), name
+    assert [b.tolist() for _, b in loaders["train"]] != [b.tolist() for _, b in loaders["train"]]
