@@ -297,7 +297,7 @@ BREAKAGES = [
         ("    if not procs.distributed:\n        return model\n", "    return model\n"), file="train.py"),
     row("each process takes the same slice of a global batch", S + "test_sharded_sampler_splits_the_global_batches",
         ("yield batch[r:keep:w]", "yield batch[0:keep:w]"), file="train.py"),
-    row("fit keeps the last epoch's weights", R + "test_an_unbroken_run_trains_as_train_model_does",
+    row("fit keeps the last epoch's weights", R + "test_fit_ends_with_the_best_epochs_weights",
         ('    net.load_state_dict(progress["best_state"])\n', ""), file="train.py"),
 ]
 
