@@ -5,6 +5,7 @@
 #   bash kit.sh results  run the course on the real data and record results/ and the README table
 #   bash kit.sh experiments  notebook 07's grid and the accuracy levers on the real data, recorded in results/
 #   bash kit.sh regenerate   rewrite every derived file (helpers.py sections, timings, README table...); --check
+#   bash kit.sh breakages  plant breakages in a throwaway copy, check the fast tests catch each (minutes; not CI)
 #   bash kit.sh setup    only create/refresh .venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -74,5 +75,6 @@ case "$cmd" in
     python tools/levers.py --size "${KIT_SIZE:-quick}" "$@"
     python tools/regenerate.py ;;
   regenerate) setup; python tools/regenerate.py "$@" ;;
-  *) echo "usage: bash kit.sh [course|test|results|experiments|regenerate|setup]" >&2; exit 2 ;;
+  breakages) setup; python tools/breakages.py "$@" ;;
+  *) echo "usage: bash kit.sh [course|test|results|experiments|regenerate|breakages|setup]" >&2; exit 2 ;;
 esac

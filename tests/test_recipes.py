@@ -48,6 +48,14 @@ def test_pretrain_ag_news_saves_what_notebook_04s_recipe_saves(smoke_data, monke
     assert "No AG News checkpoint at $KIT_DATA_DIR/checkpoints/smoke/ag_news.pt" in capsys.readouterr().out
     assert path == smoke_data / "recipe" / "checkpoints" / "smoke" / "ag_news.pt"
     assert_same_weights(weights(smoke_data / "script", "ag_news"), weights(smoke_data / "recipe", "ag_news"))
+    # not only twins: the recipe's recorded test accuracy is its saved model's, measured here without the recipe
+    glove = helpers.load_glove(50)
+    vocab = helpers.build_vocab(glove)
+    loaded, info = helpers.load_checkpoint(path, glove, vocab, num_classes=4)
+    _, test = helpers.ag_news_splits(helpers.ag_news_root("smoke"))[:2]
+    test_set = helpers.EncodedDataset.from_dataset(test, vocab, **helpers.cut_rule(loaded))
+    _, acc = helpers.evaluate(loaded, helpers.make_loader(test_set, 32, train=False), torch.device("cpu"))
+    assert info["meta"]["test_acc"] == acc
 
 
 def test_finetune_full_and_train_py_save_what_notebook_05_saves(smoke_data, monkeypatch):

@@ -126,3 +126,20 @@ def test_frozen_weights_are_not_saved_in_the_state(tiny_glove, tmp_path):
     saved = torch.load(state, weights_only=True)
     assert "emb.weight" not in saved["model"] and "emb.weight" not in saved["best_state"]
     assert "encoder.layers.0.linear1.weight" in saved["model"]
+
+
+def test_fit_ends_with_the_best_epochs_weights(tiny_glove, tmp_path, monkeypatch):
+    """The equality above holds on a task whose best epoch is the last; with scripted scores, epoch 2 of 3
+    is the best, so fit must end with the weights of epoch 2 (test_model.py does the same for the notebooks')."""
+    snapshots, accuracies = [], [0.5, 0.9, 0.7]
+
+    def scripted_evaluate(model, loader, device):
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return 0.0, accuracies[len(snapshots) - 1]
+
+    monkeypatch.setattr(helpers, "evaluate", scripted_evaluate)
+    model, history = run(tiny_glove, "fit", tmp_path / "state.pt")
+    assert history["best_epoch"] == 2 and len(snapshots) == 3
+    assert not torch.equal(snapshots[1]["head.weight"], snapshots[2]["head.weight"])
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, snapshots[1][k]), k
