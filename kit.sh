@@ -4,6 +4,8 @@
 #   bash kit.sh test     unit tests + every notebook under nbval at the smoke size
 #   bash kit.sh results  run the course on the real data and record results/ and the README table
 #   bash kit.sh experiments  notebook 07's grid and the accuracy levers on the real data, recorded in results/
+#   bash kit.sh regenerate   rewrite every derived file (helpers.py sections, timings, README table...); --check
+#   bash kit.sh breakages  plant breakages in a throwaway copy, check the fast tests catch each (minutes; not CI)
 #   bash kit.sh setup    only create/refresh .venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -65,12 +67,14 @@ case "$cmd" in
     setup
     real_data
     python run_course.py --size "${KIT_SIZE:-quick}" --results "$@"
-    python tools/results_table.py --write ;;
+    python tools/regenerate.py ;;
   experiments)
     setup
     real_data
     python run_course.py --size "${KIT_SIZE:-quick}" --experiments --results
     python tools/levers.py --size "${KIT_SIZE:-quick}" "$@"
-    python tools/results_table.py --write ;;
-  *) echo "usage: bash kit.sh [course|test|results|experiments|setup]" >&2; exit 2 ;;
+    python tools/regenerate.py ;;
+  regenerate) setup; python tools/regenerate.py "$@" ;;
+  breakages) setup; python tools/breakages.py "$@" ;;
+  *) echo "usage: bash kit.sh [course|test|results|experiments|regenerate|breakages|setup]" >&2; exit 2 ;;
 esac

@@ -99,7 +99,8 @@ def record(results: Path, size: str, run_dir: Path, executed: Path, seconds: dic
     (results / "notebooks").mkdir(exist_ok=True)
     for nb in notebooks:
         shutil.copy(executed / nb.name, results / "notebooks" / nb.name)
-    timings = dict(size=size, device=H.get_device().type, machine=machine(), date=time.strftime("%Y-%m-%d"),
+    timings = dict(size=size, device=H.get_device().type, machine=machine(), machine_facts=H.machine_facts(),
+                   date=time.strftime("%Y-%m-%d"),
                    notebooks={k: round(v, 1) for k, v in seconds.items()}, total=round(sum(seconds.values()), 1))
     (results / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     print(f"Recorded the run in {H.shown_path(results)}")
@@ -136,8 +137,7 @@ def main() -> int:
         print(f"done in {seconds[nb.stem]:.0f} s", flush=True)
     summarize(run_dir)
     if args.results:
-        auto = f"{H.get_device().type}-{size}{'-experiments' if args.experiments else ''}"
-        results = H.ROOT / "results" / auto if args.results == Path("auto") else args.results
+        results = H.results_folder(size, args.experiments) if args.results == Path("auto") else args.results
         record(results, size, run_dir, executed, seconds, notebooks)
     return 0
 

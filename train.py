@@ -213,20 +213,20 @@ def pooled_features_everywhere(model, loader: DataLoader, procs: Procs):
 # The training loop, with what a long or parallel run adds
 # ---------------------------------------------------------------------------
 def fit(net: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, epochs: int, lr: float, procs: Procs,
-        desc: str, state_path=None) -> dict:
+        desc: str, state_file=None) -> dict:
     """Notebook 04's train_model, step for step, plus two extras a script needs, each marked below.
 
     - Several processes: `net` is wrapped in DDP, every process draws the same global batches and trains
       on its slice, the training loss is added up over processes, and each process evaluates the whole
       validation set (so all of them pick the same best epoch).
-    - Resume: with `state_path`, the training state is saved after every epoch (by rank 0), and a run that
+    - Resume: with `state_file`, the training state is saved after every epoch (by rank 0), and a run that
       finds it carries on after the last finished epoch (notebook 04's train_model_resumable does the same).
     """
     ddp = wrap(net, procs)  # DDP: backward() averages the gradients of all processes
     opt, sched = helpers.make_optimizer(net, lr, steps=epochs * len(train_loader))
     progress = helpers.new_progress(net)
-    if state_path is not None and state_path.exists():  # resume
-        progress = helpers.load_training_state(state_path, net, opt, sched, train_loader, epochs, progress)
+    if state_file is not None and state_file.exists():  # resume
+        progress = helpers.load_training_state(state_file, net, opt, sched, train_loader, epochs, progress)
     history = progress["history"]
     for epoch in range(len(history["epoch"]) + 1, epochs + 1):
         ddp.train()
@@ -244,8 +244,8 @@ def fit(net: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, epoc
               f"valid acc {valid_acc:.4f}, {seconds:.1f} s", flush=True)
         if valid_acc > progress["best_acc"]:
             progress.update(best_acc=valid_acc, best_state=copy.deepcopy(net.state_dict()))
-        if state_path is not None and procs.main:  # resume
-            helpers.save_training_state(state_path, net, opt, sched, train_loader, epochs, progress)
+        if state_file is not None and procs.main:  # resume
+            helpers.save_training_state(state_file, net, opt, sched, train_loader, epochs, progress)
     net.load_state_dict(progress["best_state"])
     history["best_epoch"] = history["epoch"][history["valid_acc"].index(progress["best_acc"])]
     return history
@@ -276,8 +276,9 @@ class Course:
         key = {"pretrain": "pretrain", "full": "finetune", "head": "head"}[stage]
         return self.args.epochs or self.cfg[f"{key}_epochs"], self.args.lr or self.cfg[f"{key}_lr"]
 
-    def data(self, stage: str):
-        """Encoded train/valid/test sets and their one-process loaders (helpers.make_splits, as the notebooks)."""
+    def data(self, stage: str, model: helpers.TextClassifier):
+        """Encoded train/valid/test sets, cut by the model's rule, and their one-process loaders (helpers.make_splits,
+        as the notebooks)."""
         if stage == "pretrain":
             root = in_turn(self.procs, lambda: helpers.ag_news_root(self.size))
             train, test, desc = helpers.ag_news_splits(root)
@@ -286,21 +287,20 @@ class Course:
             root = in_turn(self.procs, lambda: helpers.imdb_root(self.size))
             train, test = helpers.IMDBDataset(root, train=True), helpers.IMDBDataset(root, train=False)
             desc, limit = f"IMDB {helpers.shown_path(root)}, train split 95/5 into train/valid, test held out", None
-        datasets, loaders = helpers.make_splits(train, test, self.vocab, self.cfg["max_len"], self.batch_size, limit,
-                                                tail=self.cfg["tail"])
+        datasets, loaders = helpers.make_splits(train, test, self.vocab, batch_size=self.batch_size, limit=limit,
+                                                **helpers.cut_rule(model))
         return datasets, loaders, desc
 
-    def pretrained(self) -> helpers.TextClassifier:
-        """The AG News model with a fresh 2-class head, as notebooks 05 and 06 start."""
-        model, _ = helpers.load_checkpoint(helpers.checkpoint_path("ag_news", self.size), self.glove, self.vocab,
-                                           num_classes=len(helpers.AG_NEWS_CLASSES),
-                                           hint="Run `python train.py pretrain` (or notebook 04) first.")
-        helpers.set_seed()
-        return helpers.replace_head(model, len(helpers.IMDB_CLASSES))
+    def start(self, stage: str) -> helpers.TextClassifier:
+        """The model before training: notebook 04's fresh one, or its checkpoint with a new 2-class head (05, 06)."""
+        if stage == "pretrain":
+            return helpers.pretraining_start(self.glove, self.cfg)
+        return helpers.finetuning_start(helpers.checkpoint_path("ag_news", self.size), self.glove, self.vocab,
+                                        hint="Run `python train.py pretrain` (or notebook 04) first.")
 
-    def state_path(self, ckpt_name: str):
+    def resumable_state(self, ckpt_name: str):
         """Where a stage's training state is saved and resumed from (the notebooks use the same files)."""
-        path = helpers.state_path(ckpt_name, self.size)
+        path = helpers.training_state_path(ckpt_name, self.size)
         if self.args.fresh and self.procs.main:
             path.unlink(missing_ok=True)
         self.procs.barrier()
@@ -310,14 +310,9 @@ class Course:
         ckpt_name, run_name, what = STAGES[stage]
         procs, (epochs, lr) = self.procs, self.settings(stage)
         self.log(f"\n== {stage}: {what}")
-        datasets, loaders, desc = self.data(stage)
+        model = self.start(stage)
+        datasets, loaders, desc = self.data(stage, model)
         run = helpers.Run(run_name, self.size, self.cfg, procs.device, self.glove, data=desc)
-        if stage == "pretrain":
-            helpers.set_seed()
-            model = helpers.TextClassifier(helpers.embedding_matrix(self.glove), len(helpers.AG_NEWS_CLASSES),
-                                           max_len=self.cfg["max_len"])
-        else:
-            model = self.pretrained()
         if stage == "full":  # everything trains, the vectors of the training texts' words too (notebook 05)
             helpers.unfreeze(model, helpers.training_words(datasets["train"]))
         if self.args.dropout is not None:
@@ -337,7 +332,7 @@ class Course:
             features = {k: helpers.feature_loader(*feats[k], self.batch_size, train=(k == "train")) for k in feats}
             net, valid_loader = model.head, features["valid"]
             train_loader = shard_loader(features["train"], procs, True, self.args.max_steps)
-        state = self.state_path(ckpt_name)
+        state = self.resumable_state(ckpt_name)
         history = fit(net, train_loader, valid_loader, epochs, lr, procs, stage, state)
         # the best epoch's weights are back in place; for `head`, the whole model now holds the trained head
         test_loss, test_acc = helpers.evaluate(model, loaders["test"], procs.device)

@@ -40,6 +40,24 @@ def test_round_trip_gives_identical_outputs(tmp_path, tiny_glove, trained):
     assert leftovers(tmp_path) == [] and [p.name for p in path.parent.iterdir()] == ["imdb.pt"]
 
 
+@pytest.mark.parametrize("settings", [dict(), dict(nhead=4, num_layers=1, dim_feedforward=24, dropout=0.3,
+                                                  max_len=40, attention_dropout=0.2)], ids=["defaults", "others"])
+@pytest.mark.parametrize("unfrozen", [False, True])
+def test_a_loaded_model_has_the_saved_models_settings(tmp_path, tiny_glove, settings, unfrozen):
+    """Same outputs in eval mode say nothing about dropout; the settings themselves must come back."""
+    model, vocab = make_model(tiny_glove, num_classes=3, **settings), helpers.build_vocab(tiny_glove)
+    if unfrozen:
+        helpers.unfreeze(model)
+    path = helpers.save_checkpoint(tmp_path / "a.pt", model, vocab, tiny_glove.name, ["a", "b", "c"])
+    loaded, _ = helpers.load_checkpoint(path, tiny_glove, vocab)
+    assert loaded.config == dict(model.config, trained_embedding=False)
+    layer, want = loaded.encoder.layers[0], dict(make_model(tiny_glove).config, **settings)
+    assert (layer.self_attn.dropout, layer.dropout.p, loaded.pos.dropout.p, len(loaded.encoder.layers)) == \
+        (want["attention_dropout"], want["dropout"], want["dropout"], want["num_layers"])
+    assert (layer.self_attn.num_heads, layer.linear1.out_features, loaded.pos.pe.shape[1]) == \
+        (want["nhead"], want["dim_feedforward"], want["max_len"])
+
+
 def test_frozen_glove_is_left_out_and_rebuilt(tmp_path, tiny_glove, trained):
     model, vocab = trained
     path = helpers.save_checkpoint(tmp_path / "a.pt", model, vocab, tiny_glove.name, CLASSES)

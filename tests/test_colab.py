@@ -1,4 +1,5 @@
-"""A notebook uploaded alone to Colab runs: the copies in colab/ carry what the repository would provide.
+"""A notebook uploaded alone to Colab runs: its copy (tools/colab_notebooks.py) carries what the repository would
+provide. Each test builds the copy it runs from the working tree, so what is tested is what the tool publishes.
 
 Each test plays Colab honestly. The copy is put alone in an empty folder (no helpers.py one folder
 up, no data/), a stand-in `google.colab` module is loaded when the kernel starts (as Colab's kernel
@@ -26,7 +27,12 @@ sys.path.insert(0, str(REPO / "tools"))
 import bootstrap_cell  # noqa: E402
 import colab_notebooks  # noqa: E402
 
-COPIES = sorted((REPO / "colab").glob("0*.ipynb"))
+NOTEBOOKS = sorted((REPO / "notebooks").glob("0*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def payload():
+    return colab_notebooks.payload()
 
 # Loaded by the kernel at start: Colab's module, and an internet that is the test's server.
 STARTUP = '''\
@@ -90,10 +96,11 @@ def colab(tmp_path, monkeypatch, internet):
     return content
 
 
-def upload_and_run(copy: Path, folder: Path, fails=False):
-    """Run the copy alone in `folder` as Run All does: stopping at the first error, which only `fails` allows."""
-    upload = folder / copy.name
-    upload.write_bytes(copy.read_bytes())
+def upload_and_run(notebook: Path, packed: str, folder: Path, fails=False):
+    """Build the Colab copy of `notebook`, run it alone in `folder` as Run All does: stopping at the first error,
+    which only `fails` allows."""
+    upload = folder / notebook.name
+    upload.write_text(colab_notebooks.colab_copy(notebook, packed), encoding="utf-8")
     nb = nbformat.read(upload, as_version=4)
     client = NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
     if fails:
@@ -109,42 +116,62 @@ def text_of(nb) -> str:
                      if c.cell_type == "code" for o in c.outputs)
 
 
-def test_the_colab_copies_are_current():
-    assert [p.name for p in COPIES] == [p.name for p in sorted((REPO / "notebooks").glob("0*.ipynb"))]
-    assert colab_notebooks.main(["--check"]) == 0, "colab/ is out of date: python tools/colab_notebooks.py"
+def test_the_branch_holds_one_commit_of_the_copies_and_no_history(tmp_path):
+    """--branch writes the copies as one parentless commit; writing again replaces it instead of adding to it,
+    and the working tree, index and checked-out branch are left alone."""
+    subprocess.run(["git", "init", "-q", "-b", "main", str(tmp_path)], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
+                    "--allow-empty", "-m", "main"], check=True)
+    git = lambda *a: subprocess.run(["git", "-C", str(tmp_path), *a], capture_output=True, text=True,  # noqa: E731
+                                    check=True).stdout.strip()
+    first = colab_notebooks.write_branch("colab", {"01.ipynb": "one\n", "README.md": "r\n"}, repo=tmp_path)
+    second = colab_notebooks.write_branch("colab", {"01.ipynb": "two\n", "README.md": "r\n"}, repo=tmp_path)
+    assert first != second and git("rev-parse", "colab") == second
+    assert git("rev-list", "--count", "colab") == "1", "the branch never accumulates history"
+    assert git("ls-tree", "--name-only", "colab").split() == ["01.ipynb", "README.md"]
+    assert git("show", "colab:01.ipynb") == "two"
+    assert git("symbolic-ref", "--short", "HEAD") == "main" and git("status", "--porcelain") == ""
 
 
-@pytest.mark.parametrize("copy", COPIES, ids=[p.stem for p in COPIES])
-def test_a_colab_copy_uploaded_alone_runs_top_to_bottom(copy, colab, internet):
-    nb = upload_and_run(copy, colab)
+def test_the_copies_build_into_build_colab_and_check_says_when_stale(tmp_path, monkeypatch):
+    monkeypatch.setattr(colab_notebooks, "OUT", tmp_path / "colab")
+    assert colab_notebooks.main(["--check"]) == 1, "nothing built yet"
+    assert colab_notebooks.main([]) == 0
+    assert sorted(p.name for p in (tmp_path / "colab").iterdir()) == [p.name for p in NOTEBOOKS]
+    assert colab_notebooks.main(["--check"]) == 0
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_a_colab_copy_uploaded_alone_runs_top_to_bottom(notebook, payload, colab, internet):
+    nb = upload_and_run(notebook, payload, colab)
     assert (colab / "helpers.py").read_bytes() == (REPO / "helpers.py").read_bytes()
     for sample in (REPO / "data" / "samples").rglob("*.csv"):
         assert (colab / sample.relative_to(REPO)).read_bytes() == sample.read_bytes()
     assert internet.requests == [], "at the smoke size nothing is downloaded: the samples travel in the notebook"
     text = text_of(nb)
     assert "data/samples/" in text, "the banner shows the unpacked samples in use"
-    if copy.name.startswith(("05", "06", "07")):  # a fresh runtime: notebook 04's checkpoint is not here
+    if notebook.name.startswith(("05", "06", "07")):  # a fresh runtime: notebook 04's checkpoint is not here
         assert "No AG News checkpoint" in text and "notebook 04's recipe" in text
+        assert "which took" in text, "the recorded time travels with the copy (results/*/timings.json)"
 
 
-def test_with_the_data_sources_down_the_learner_gets_the_kits_message(colab, internet, monkeypatch):
+def test_with_the_data_sources_down_the_learner_gets_the_kits_message(colab, internet, payload, monkeypatch):
     """At the quick size the real data must come from the official sources; with them down, the notebook stops
     with the kit's message (what failed, what to do), not a traceback through the download code."""
     with socket.socket() as s:  # a port where nothing listens: the sources are down
         s.bind(("127.0.0.1", 0))
         monkeypatch.setenv("TEST_INTERNET", f"http://127.0.0.1:{s.getsockname()[1]}")
     monkeypatch.setenv("KIT_SIZE", "quick")
-    copy = next(p for p in COPIES if p.name.startswith("01"))
-    nb = upload_and_run(copy, colab, fails=True)
+    nb = upload_and_run(NOTEBOOKS[0], payload, colab, fails=True)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert len(errors) == 1 and errors[0].ename == "KitError", [e.ename for e in errors]
     assert errors[0].traceback == [f"KitError: {errors[0].evalue}"], "the message alone, no traceback"
     assert "Could not download aclImdb_v1.tar.gz" in errors[0].evalue and "Fix:" in errors[0].evalue
 
 
-def test_a_helpers_py_uploaded_beside_the_notebook_is_used_as_it_is(tmp_path):
+def test_a_helpers_py_uploaded_beside_the_notebook_is_used_as_it_is(tmp_path, payload):
     (tmp_path / "helpers.py").write_text((REPO / "helpers.py").read_text() + "\nUPLOADED_BY_HAND = True\n")
-    cell = colab_notebooks.SETUP.format(payload=colab_notebooks.payload())
+    cell = colab_notebooks.SETUP.format(payload=payload)
     script = tmp_path / "first_cell.py"
     script.write_text("import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')\n" + cell +
                       "\nprint(H.UPLOADED_BY_HAND, H.__file__)\n")
@@ -194,10 +221,11 @@ def test_every_notebook_starts_with_the_setup_cell():
     assert not stale, f"first code cell differs from tools/bootstrap_cell.py in {stale}: python tools/bootstrap_cell.py"
 
 
-def test_the_readme_badges_open_the_colab_copies():
+def test_the_readme_badges_open_the_copies_on_the_colab_branch():
     readme = (REPO / "README.md").read_text()
-    for copy in COPIES:
-        assert f"colab.research.google.com/github/{bootstrap_cell.KIT_REPO}/blob/main/colab/{copy.name}" in readme
+    for notebook in NOTEBOOKS:
+        assert f"colab.research.google.com/github/{bootstrap_cell.KIT_REPO}/blob/colab/{notebook.name}" in readme
+    assert not (REPO / "colab").exists(), "the copies are not committed on main (tools/colab_notebooks.py)"
 
 
 def test_a_kit_error_in_a_notebook_shows_its_message_alone(tmp_path):

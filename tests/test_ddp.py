@@ -25,7 +25,7 @@ CHECKPOINTS = {"ag_news": "04_pretrain_ag_news", "imdb_full": "05_full_finetune_
                "imdb_head": "06_head_only_finetune"}
 TORCHRUN_FLAGS = ["--nnodes", "--node_rank", "--nproc_per_node", "--master_addr", "--master_port"]
 
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from train import ShardedBatchSampler  # noqa: E402
 
 import helpers  # noqa: E402
@@ -91,8 +91,20 @@ def state(data_dir: Path, name: str) -> tuple[dict, dict]:
     return blob["state_dict"], json.loads(blob["meta"])
 
 
-def test_page_commands_agree():
-    """Every torchrun command on the page is the tested one with other numbers: same flags, script, options."""
+def test_page_commands_agree_and_parse():
+    """Every torchrun command on the page is the tested one with other numbers: same flags, script, options;
+    and each one's arguments are accepted by torchrun's parser and train.py's."""
+    from torch.distributed.run import get_args_parser
+
+    from train import parse_args
+
+    for cmd in doc_commands():
+        script = cmd.index("train.py")
+        args = parse_args(cmd[script + 1:])
+        assert args.stages and set(args.stages) <= {"pretrain", "full", "head"}, shlex.join(cmd)
+        if cmd[0] == "torchrun":
+            launch = get_args_parser().parse_args(cmd[1:])
+            assert (launch.training_script, launch.training_script_args) == ("train.py", cmd[script + 1:])
     ddp, single = cpu_commands()
     assert ddp[ddp.index("train.py"):] == single[1:]  # torchrun runs exactly the single-process command
     assert flag(ddp, "--nproc_per_node") == "2" and flag(ddp, "--master_addr") == "127.0.0.1"
@@ -154,6 +166,34 @@ def test_metrics_are_reduced_over_ranks(runs):
         assert (two["n_train"], two["n_valid"], two["n_test"]) == (one["n_train"], one["n_valid"], one["n_test"])
         assert two["test_acc"] == pytest.approx(one["test_acc"], abs=1e-9)
         assert two["history"]["train_loss"] == pytest.approx(one["history"]["train_loss"], rel=1e-4)
+
+
+def test_a_ddp_step_is_the_hand_computed_step_of_the_whole_batch(tmp_path):
+    """Two processes, each on half of a batch, against one SGD step computed by hand from the whole batch's
+    mean loss: DDP must average the halves' gradients (a twin comparison of two runs could not tell)."""
+    import ddp_step_driver as driver
+
+    out = tmp_path / "weights.pt"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+           "--master_addr=127.0.0.1", f"--master_port={free_port()}", str(ROOT / "tests" / "ddp_step_driver.py"),
+           str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1"),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    got = torch.load(out, weights_only=True)
+
+    model, labels, texts = driver.task()
+    _, tokens = helpers.collate_batch([(0, t) for t in texts])
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    loss = torch.nn.functional.cross_entropy(model(tokens), labels)
+    grads = torch.autograd.grad(loss, [p for _, p in trained])
+    half, _, _ = driver.task()  # what one process alone would do with its half
+    driver.sgd_step(half, labels[0::2], texts[0::2], lambda m: m)
+    for (name, p), g in zip(trained, grads):
+        expected = p.detach() - driver.LR * g
+        torch.testing.assert_close(got[name], expected, rtol=0, atol=1e-5, msg=lambda m: f"{name}: {m}")
+    gap = max((half.state_dict()[n] - got[n]).abs().max().item() for n, _ in trained)
+    assert gap > 1e-2, "each half's own step is far from the averaged one, so the check means something"
 
 
 @pytest.mark.parametrize("world", [1, 2, 3])

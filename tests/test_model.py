@@ -1,6 +1,9 @@
 """The model, training and prediction (helpers.py 6-7): padding, batch-mates, positions, learning, the
 learning-rate schedule, keeping the best epoch, freezing, heads, prediction."""
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,6 +12,8 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import helpers
 from kit_support import make_model
+
+REPO = Path(__file__).resolve().parent.parent
 
 PAD = helpers.PAD_IDX
 
@@ -164,10 +169,15 @@ def linear_task(n=40, batch_size=8, seed=0):
             torch.utils.data.DataLoader(data, batch_size=n))
 
 
+@pytest.mark.parametrize("loop", ["train_model", "train_model_resumable"])
 @pytest.mark.parametrize("accuracies,best", [([0.5, 0.9, 0.7, 0.6], 2), ([0.8, 0.3, 0.4, 0.5], 1),
-                                             ([0.1, 0.2, 0.3, 0.4], 4)])
-def test_train_model_ends_with_the_best_epochs_weights(monkeypatch, accuracies, best):
-    """Validation scores are scripted, so the best epoch is known; the weights at each evaluation are recorded."""
+                                             ([0.5, 0.9, 0.9, 0.6], 2), ([0.1, 0.2, 0.3, 0.4], 4)],
+                         ids=["best 2", "best 1", "tie: the first", "best last"])
+def test_train_model_ends_with_the_best_epochs_weights(monkeypatch, tmp_path, loop, accuracies, best):
+    """Validation scores are scripted, so the best epoch is known; the weights at each evaluation are recorded.
+
+    Both loops the notebooks train with; a tie keeps the earlier epoch (a later one is no better).
+    """
     snapshots = []
 
     def scripted_evaluate(model, loader, device):
@@ -177,7 +187,8 @@ def test_train_model_ends_with_the_best_epochs_weights(monkeypatch, accuracies, 
 
     monkeypatch.setattr(helpers, "evaluate", scripted_evaluate)
     model, train, valid = linear_task()
-    history = helpers.train_model(model, train, valid, epochs=4, lr=0.1, device=torch.device("cpu"))
+    extra = [tmp_path / "state.pt"] if loop == "train_model_resumable" else []
+    history = getattr(helpers, loop)(model, train, valid, 4, 0.1, torch.device("cpu"), *extra)
     assert len(snapshots) == 4 and history["valid_acc"] == accuracies and history["best_epoch"] == best
     for a, b in zip(snapshots, snapshots[1:]):  # every epoch moved the weights, so the comparison means something
         assert not torch.equal(a["weight"], b["weight"])
@@ -279,3 +290,106 @@ def test_train_model_schedules_any_small_number_of_steps(steps):
     history = helpers.train_model(head, helpers.feature_loader(x, y, 1, train=True),
                                   helpers.feature_loader(x, y, 4, train=False), 1, 1e-2, torch.device("cpu"))
     assert history["epoch"] == [1] and 0 <= history["lr"][0] < 1e-2
+
+
+@pytest.mark.parametrize("mps", [False, True])
+def test_the_mha_fast_path_is_off_only_where_the_kit_runs_on_the_cpu(mps):
+    """Measured slower on the CPU only (benchmarks/README.md): a machine with MPS (or CUDA) keeps PyTorch's default."""
+    code = ("import torch\n"
+            f"torch.backends.mps.is_available = lambda: {mps}\n"
+            "import helpers\n"
+            "print(helpers.get_device().type, torch.backends.mha.get_fastpath_enabled())\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == (["mps", "True"] if mps else ["cpu", "False"])
+
+
+# ---------------------------------------------------------------------------
+# One optimizer step: clipping, weight decay, and what each regime of notebook 07 trains
+# ---------------------------------------------------------------------------
+def test_train_step_clips_the_gradient_norm():
+    """Plain SGD steps, computed by hand: each update is that batch's own gradient scaled down to norm `clip`
+    (no gradient left over from the step before)."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    clip = 0.1
+    for step in range(2):
+        x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 0, 1])
+        before = [p.detach().clone().requires_grad_() for p in model.parameters()]
+        grads = torch.autograd.grad(F.cross_entropy(F.linear(x, *before), y), before)
+        norm = torch.sqrt(sum((g ** 2).sum() for g in grads)).item()
+        assert norm > 5 * clip  # so clipping changes the step a lot
+        loss = helpers.train_step(model, y, x, opt, sched, clip=clip)
+        assert loss == pytest.approx(F.cross_entropy(F.linear(x, *before), y).item(), rel=1e-6)
+        for p, p0, g in zip(model.parameters(), before, grads):
+            torch.testing.assert_close(p.detach(), p0.detach() - g * clip / norm, rtol=0, atol=1e-5)
+
+
+# What a TextClassifier of make_model (d_model 8, feed-forward 16, 2 layers) holds, counted by hand:
+D, FF = 8, 16
+LAYER = (3 * D * D + 3 * D) + (D * D + D) + (D * FF + FF) + (FF * D + D) + 2 * (2 * D)  # attention, ffn, 2 norms
+HEAD = D * 2 + 2
+DECAYED = [f"encoder.layers.{i}.{name}" for i in (0, 1) for name in
+           ("self_attn.in_proj_weight", "self_attn.out_proj.weight", "linear1.weight", "linear2.weight")] + \
+    ["head.weight"]
+
+
+def test_make_optimizer_decays_weight_matrices_only(tiny_glove):
+    """AdamW with zero gradients moves a parameter only by its weight decay: exactly the matrices shrink,
+    not biases, LayerNorm weights or word vectors (the trained rows included)."""
+    labels, x = toy_batch()
+    model = helpers.unfreeze(make_model(tiny_glove), x[x != PAD].unique())
+    opt, _ = helpers.make_optimizer(model, lr=0.1, steps=10, weight_decay=0.5)
+    before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert "emb.rows" in before
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p) if p.requires_grad else None
+    lr = opt.param_groups[0]["lr"]
+    opt.step()
+    after = dict(model.named_parameters())
+    assert [n for n in before if not torch.equal(after[n], before[n])] == DECAYED
+    for n in DECAYED:
+        torch.testing.assert_close(after[n].detach(), before[n] * (1 - lr * 0.5))
+
+
+@pytest.mark.parametrize("regime,trainable,moved_rows", [
+    ("head only", HEAD, False), ("encoder + head", 2 * LAYER + HEAD, False),
+    ("everything", 2 * LAYER + HEAD + 6 * D, True)])
+def test_configure_trains_what_each_regime_says(tiny_glove, regime, trainable, moved_rows):
+    """The parameter count of each regime, and what one training step moves: the word vectors only in
+    "everything", and then only the rows of the words given (the six the batch uses)."""
+    labels, x = toy_batch()
+    word_ids = x[x != PAD].unique()
+    assert len(word_ids) == 6
+    model = helpers.configure(make_model(tiny_glove, dropout=0.0), regime, word_ids)
+    assert helpers.count_trainable(model) == trainable
+    vocab_ids = torch.arange(len(tiny_glove.words) + 2)
+    rows_before = model.emb(vocab_ids).detach().clone()
+    body_before = {n: p.detach().clone() for n, p in model.named_parameters() if not n.startswith("emb.")}
+    opt, sched = helpers.make_optimizer(model, 1e-2, steps=10)
+    helpers.train_step(model, labels, x, opt, sched)
+    rows_after = model.emb(vocab_ids).detach()
+    moved = [i for i in vocab_ids.tolist() if not torch.equal(rows_after[i], rows_before[i])]
+    assert moved == (word_ids.tolist() if moved_rows else [])
+    body = dict(model.named_parameters())
+    changed = {n for n, v in body_before.items() if not torch.equal(body[n], v)}
+    assert changed == ({n for n in body_before if n.startswith("head.")} if regime == "head only" else set(body_before))
+
+
+# ---------------------------------------------------------------------------
+# test_predictions
+# ---------------------------------------------------------------------------
+def test_test_predictions_are_in_the_datasets_order(tiny_glove):
+    """The evaluation loader runs texts shortest first; the probabilities must come back in dataset order."""
+    model = make_model(tiny_glove).eval()
+    texts = [[4, 5, 6, 7, 8, 9, 10], [4], [5, 6, 7], [11, 3, 4, 5, 6], [8, 9], [3, 3, 3, 3, 3, 3, 3, 3, 3], [10, 11]]
+    data = helpers.EncodedDataset([i % 2 for i in range(len(texts))], texts)
+    loader = helpers.make_loader(data, 3, train=False)
+    assert [i for b in loader.batch_sampler for i in b] != list(range(len(texts)))  # the loader's order differs
+    probs, labels = helpers.test_predictions(model, loader, torch.device("cpu"))
+    assert labels.tolist() == data.labels
+    with torch.no_grad():
+        alone = torch.cat([F.softmax(model(tokens(t)), dim=1) for t in texts])
+    torch.testing.assert_close(probs, alone, rtol=0, atol=1e-5)

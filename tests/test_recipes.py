@@ -1,14 +1,22 @@
-"""helpers.pretrain_ag_news, which notebooks 05 and 06 call in a fresh runtime, is notebook 04's recipe:
-it saves the weights that train.py's pretrain stage (the same steps as notebook 04) saves."""
+"""The recipes that notebooks 05-07 call in a fresh runtime save the weights their notebook saves.
+
+helpers.pretrain_ag_news is notebook 04's recipe: it saves the weights that train.py's pretrain stage (the same steps
+as notebook 04, tests/test_resume.py) saves. helpers.finetune_full is notebook 05's: it saves the weights that
+notebook 05 itself saves when executed, and so does train.py's full stage. All three share their first steps
+(helpers.pretraining_start, helpers.finetuning_start), so each recipe lives once.
+"""
 import sys
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
+from nbclient import NotebookClient
 
 import helpers
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 import train  # noqa: E402
 
 
@@ -18,7 +26,18 @@ def smoke_data(tmp_path, monkeypatch):
     for name in ("KIT_MIRROR", "KIT_AG_NEWS", "KIT_RESULTS_DIR"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KIT_GLOVE", "50")
+    monkeypatch.setenv("KIT_SIZE", "smoke")
     return tmp_path
+
+
+def weights(folder: Path, name: str) -> dict:
+    return torch.load(folder / "checkpoints" / "smoke" / f"{name}.pt", weights_only=True)["state_dict"]
+
+
+def assert_same_weights(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for name, w in a.items():
+        assert torch.equal(b[name], w), name
 
 
 def test_pretrain_ag_news_saves_what_notebook_04s_recipe_saves(smoke_data, monkeypatch, capsys):
@@ -27,8 +46,29 @@ def test_pretrain_ag_news_saves_what_notebook_04s_recipe_saves(smoke_data, monke
     monkeypatch.setenv("KIT_DATA_DIR", str(smoke_data / "recipe"))
     path = helpers.pretrain_ag_news("smoke", torch.device("cpu"))
     assert "No AG News checkpoint at $KIT_DATA_DIR/checkpoints/smoke/ag_news.pt" in capsys.readouterr().out
-    script = torch.load(smoke_data / "script" / "checkpoints" / "smoke" / "ag_news.pt", weights_only=True)
-    recipe = torch.load(path, weights_only=True)
-    assert script["state_dict"].keys() == recipe["state_dict"].keys()
-    for name, weights in script["state_dict"].items():
-        assert torch.equal(recipe["state_dict"][name], weights), name
+    assert path == smoke_data / "recipe" / "checkpoints" / "smoke" / "ag_news.pt"
+    assert_same_weights(weights(smoke_data / "script", "ag_news"), weights(smoke_data / "recipe", "ag_news"))
+    # not only twins: the recipe's recorded test accuracy is its saved model's, measured here without the recipe
+    glove = helpers.load_glove(50)
+    vocab = helpers.build_vocab(glove)
+    loaded, info = helpers.load_checkpoint(path, glove, vocab, num_classes=4)
+    _, test = helpers.ag_news_splits(helpers.ag_news_root("smoke"))[:2]
+    test_set = helpers.EncodedDataset.from_dataset(test, vocab, **helpers.cut_rule(loaded))
+    _, acc = helpers.evaluate(loaded, helpers.make_loader(test_set, 32, train=False), torch.device("cpu"))
+    assert info["meta"]["test_acc"] == acc
+
+
+def test_finetune_full_and_train_py_save_what_notebook_05_saves(smoke_data, monkeypatch):
+    """Notebook 05 runs in a fresh data folder, so it pretrains with helpers.pretrain_ag_news first, as
+    finetune_full does; train.py pretrains with its own stage (the same weights, test above)."""
+    monkeypatch.setenv("KIT_DATA_DIR", str(smoke_data / "notebook"))
+    path = REPO / "notebooks" / "05_full_finetune_imdb.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    monkeypatch.setenv("KIT_DATA_DIR", str(smoke_data / "recipe"))
+    helpers.finetune_full("smoke", torch.device("cpu"))
+    monkeypatch.setenv("KIT_DATA_DIR", str(smoke_data / "script"))
+    assert train.main(["pretrain", "full", "--size", "smoke"]) == 0
+    notebook = weights(smoke_data / "notebook", "imdb_full")
+    assert_same_weights(notebook, weights(smoke_data / "recipe", "imdb_full"))
+    assert_same_weights(notebook, weights(smoke_data / "script", "imdb_full"))

@@ -33,14 +33,14 @@ def loaders(seed=0, sharded=False):
     return train_loader, helpers.make_loader(data, 32, train=False)
 
 
-def run(glove, loop, state_path=None, epochs=3, dropout_seed=1):
+def run(glove, loop, state_file=None, epochs=3, dropout_seed=1):
     model = make_model(glove, seed=0)
     torch.manual_seed(dropout_seed)  # the same dropout randomness from the start in every run
     train_loader, valid_loader = loaders(sharded=loop == "fit")
     if loop == "fit":
-        history = train.fit(model, train_loader, valid_loader, epochs, 1e-2, PROCS, "test", state_path=state_path)
+        history = train.fit(model, train_loader, valid_loader, epochs, 1e-2, PROCS, "test", state_file=state_file)
     elif loop == "resumable":
-        history = helpers.train_model_resumable(model, train_loader, valid_loader, epochs, 1e-2, CPU, state_path)
+        history = helpers.train_model_resumable(model, train_loader, valid_loader, epochs, 1e-2, CPU, state_file)
     else:
         history = helpers.train_model(model, train_loader, valid_loader, epochs, 1e-2, CPU)
     return model, history
@@ -76,14 +76,14 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tiny_glove, tmp_path, mo
 
     monkeypatch.setattr(helpers, "evaluate", dies_in_epoch_two)
     with pytest.raises(KeyboardInterrupt):
-        run(tiny_glove, loop, state_path=state)
+        run(tiny_glove, loop, state_file=state)
     monkeypatch.setattr(helpers, "evaluate", evaluate)
     assert torch.load(state, weights_only=True)["history"]["epoch"] == [1]
 
     calls.clear()
     monkeypatch.setattr(helpers, "evaluate", lambda *a, **kw: calls.append(1) or evaluate(*a, **kw))
     # Another dropout seed: only a resume that restores the random generators ends at the reference weights.
-    resumed, history = run(tiny_glove, loop, state_path=state, dropout_seed=7)
+    resumed, history = run(tiny_glove, loop, state_file=state, dropout_seed=7)
     assert len(calls) == 2  # epochs 2 and 3 only
     assert history["epoch"] == [1, 2, 3]
     assert history["valid_acc"] == ref_history["valid_acc"]
@@ -102,9 +102,9 @@ def test_a_finished_run_is_not_trained_again(tiny_glove, tmp_path, monkeypatch, 
 
 def test_a_state_from_another_run_is_refused(tiny_glove, tmp_path):
     state = tmp_path / "training-state.pt"
-    run(tiny_glove, "resumable", state_path=state, epochs=2)
+    run(tiny_glove, "resumable", state_file=state, epochs=2)
     with pytest.raises(helpers.KitError, match="state of another run .*2-epoch run"):
-        run(tiny_glove, "resumable", state_path=state, epochs=3)
+        run(tiny_glove, "resumable", state_file=state, epochs=3)
     other = make_model(tiny_glove, seed=3)  # other starting weights: say, another pretrained checkpoint
     with pytest.raises(helpers.KitError, match="from other starting weights"):
         helpers.train_model_resumable(other, *loaders(), 2, 1e-2, CPU, state)
@@ -112,10 +112,10 @@ def test_a_state_from_another_run_is_refused(tiny_glove, tmp_path):
 
 def test_a_damaged_state_is_named(tiny_glove, tmp_path):
     state = tmp_path / "training-state.pt"
-    run(tiny_glove, "resumable", state_path=state, epochs=2)
+    run(tiny_glove, "resumable", state_file=state, epochs=2)
     state.write_bytes(state.read_bytes()[:1000])
     with pytest.raises(helpers.KitError, match=r"training state .*training-state.pt cannot be read.*Delete it"):
-        run(tiny_glove, "resumable", state_path=state, epochs=2)
+        run(tiny_glove, "resumable", state_file=state, epochs=2)
 
 
 def test_frozen_weights_are_not_saved_in_the_state(tiny_glove, tmp_path):
@@ -126,3 +126,20 @@ def test_frozen_weights_are_not_saved_in_the_state(tiny_glove, tmp_path):
     saved = torch.load(state, weights_only=True)
     assert "emb.weight" not in saved["model"] and "emb.weight" not in saved["best_state"]
     assert "encoder.layers.0.linear1.weight" in saved["model"]
+
+
+def test_fit_ends_with_the_best_epochs_weights(tiny_glove, tmp_path, monkeypatch):
+    """The equality above holds on a task whose best epoch is the last; with scripted scores, epoch 2 of 3
+    is the best, so fit must end with the weights of epoch 2 (test_model.py does the same for the notebooks')."""
+    snapshots, accuracies = [], [0.5, 0.9, 0.7]
+
+    def scripted_evaluate(model, loader, device):
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        return 0.0, accuracies[len(snapshots) - 1]
+
+    monkeypatch.setattr(helpers, "evaluate", scripted_evaluate)
+    model, history = run(tiny_glove, "fit", tmp_path / "state.pt")
+    assert history["best_epoch"] == 2 and len(snapshots) == 3
+    assert not torch.equal(snapshots[1]["head.weight"], snapshots[2]["head.weight"])
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, snapshots[1][k]), k

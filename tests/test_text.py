@@ -19,14 +19,16 @@ def parity_cases():
     return json.loads(PARITY.read_text(encoding="utf-8"))["cases"]
 
 
-def test_parity_fixture_covers_tricky_and_real_texts():
-    cases = parity_cases()
-    texts = [c["text"] for c in cases]
+def test_tokenize_matches_torchtext_on_the_tricky_and_the_real_texts():
+    """The fixture holds the cases that tell tokenizers apart, and tokenize gets every one right."""
+    cases = {c["text"]: c["tokens"] for c in parity_cases()}
     assert len(cases) >= 70
-    assert "" in texts
-    assert any("<br />" in t for t in texts) and any("\u00a0" in t for t in texts)
-    assert sum(len(t) > 300 for t in texts) >= 20  # the real reviews and articles
-    assert {"a<br  />b", "a<br\t/>b", "a<br\xa0/>b"} <= set(texts)  # <br /> goes before whitespace is collapsed
+    tricky = ["", "a<br  />b", "a<br\t/>b", "a<br\xa0/>b"]  # <br /> goes before whitespace is collapsed
+    tricky += [t for t in cases if "<br />" in t or "\u00a0" in t][:5]
+    real = [t for t in cases if len(t) > 300]  # the real reviews and articles
+    assert len(real) >= 20 and all(t in cases for t in tricky)
+    for text in tricky + real:
+        assert helpers.tokenize(text) == cases[text], repr(text[:40])
 
 
 @pytest.mark.parametrize("case", parity_cases(), ids=lambda c: repr(c["text"][:30]))
@@ -173,6 +175,23 @@ def test_bucket_sampler_is_seeded_and_reshuffles_each_epoch():
     assert list(helpers.BucketBatchSampler(lengths, 16, seed=4)) != first
 
 
+def test_bucket_sampler_shuffles_the_batches_not_only_their_contents():
+    """Batches are sorted within a pool; their order must not be: consecutive batches get longer about as
+    often as shorter, over an epoch, and the next epoch and another seed order them differently."""
+    lengths = lengths_for(3200)  # batches of 32 in pools of 50: two pools
+
+    def longest(batches):
+        return [max(lengths[i] for i in b) for b in batches]
+
+    sampler = helpers.BucketBatchSampler(lengths, 32, seed=0)
+    for epoch in range(2):
+        seq = longest(list(sampler))
+        drops = sum(a > b for a, b in zip(seq, seq[1:]))
+        assert 0.3 < drops / (len(seq) - 1) < 0.7, f"epoch {epoch}: {drops} drops in {len(seq) - 1}"
+    first, second = (longest(list(helpers.BucketBatchSampler(lengths, 32, seed=s))) for s in (0, 1))
+    assert first != second and sorted(first) != first
+
+
 def test_bucket_sampler_batches_similar_lengths():
     lengths = lengths_for(3200)
     def padding(batches):
@@ -208,3 +227,27 @@ def test_split_indices_is_a_seeded_95_5_partition(n):
     if n > 20:
         assert helpers.split_indices(n, 0.95, seed=8)[1] != valid
         assert train != sorted(train)  # shuffled, not the first 95%
+
+
+def test_split_by_group_keeps_each_film_on_one_side():
+    groups = [f"tt{(7 * i) % 61}" for i in range(1000)]  # 61 films, 16-17 reviews each, interleaved
+    train, valid = helpers.split_by_group(groups, 0.95, seed=7)
+    assert sorted(train + valid) == list(range(1000))
+    assert not {groups[i] for i in train} & {groups[i] for i in valid}
+    assert 50 <= len(valid) <= 50 + 17  # whole films until 5% is reached
+    assert helpers.split_by_group(groups, 0.95, seed=7) == (train, valid)
+    assert helpers.split_by_group(groups, 0.95, seed=8)[1] != valid
+    reordered = groups[::-1]  # the same films in another order: the same films held out
+    assert {reordered[i] for i in helpers.split_by_group(reordered, 0.95, seed=7)[1]} == {groups[i] for i in valid}
+
+
+def test_make_splits_shuffles_only_training(tiny_glove):
+    vocab = helpers.build_vocab(tiny_glove)
+    data = [(i % 2, " ".join(["good"] * (1 + (7 * i) % 13))) for i in range(200)]
+    _, loaders = helpers.make_splits(data, data[:60], vocab, max_len=20, batch_size=8)
+    for name in ("valid", "test"):  # the same batches every time, shortest first
+        first = [b.tolist() for _, b in loaders[name]]
+        assert first == [b.tolist() for _, b in loaders[name]]
+        widths = [len(b[0]) for b in first]
+        assert widths == sorted(widths), name
+    assert [b.tolist() for _, b in loaders["train"]] != [b.tolist() for _, b in loaders["train"]]

@@ -1,4 +1,5 @@
-"""The recorded wall times in helpers.py and at the top of each notebook come from results/, never typed in."""
+"""The recorded wall times come from results/*/timings.json, never typed in: helpers reads them when it runs,
+and tools/record_timings.py writes the line at the top of each notebook."""
 import json
 import sys
 from pathlib import Path
@@ -14,15 +15,18 @@ def test_recorded_timings_are_current():
     assert record_timings.main(["--check"]) == 0, "python tools/record_timings.py"
 
 
-def test_helpers_tables_match_the_recorded_runs():
-    runs = record_timings.runs()
+def test_the_recorded_runs_are_course_or_experiments_runs_with_their_notebooks():
+    runs = helpers.recorded_runs()
     assert runs, "results/ holds at least one recorded run with its timings.json"
-    assert helpers.RECORDED_SECONDS == {name: r["notebooks"] for name, r in runs.items()}
     course = {p.stem for p in (REPO / "notebooks").glob("0[1-6]_*.ipynb")}
     experiments = {p.stem for p in (REPO / "notebooks").glob("0[7-9]_*.ipynb")}
     for name, r in runs.items():  # a course run times notebooks 01-06; an experiments run, notebook 07
         assert set(r["notebooks"]) == (experiments if name.endswith("-experiments") else course), name
         assert (REPO / "results" / name / "notebooks").is_dir(), f"results/{name} keeps its executed notebooks"
+
+
+def test_helpers_holds_no_copy_of_the_timings():
+    assert "RECORDED_SECONDS" not in (REPO / "helpers.py").read_text(), "read at run time from results/"
 
 
 def test_every_notebook_states_its_recorded_time():
@@ -32,14 +36,19 @@ def test_every_notebook_states_its_recorded_time():
         assert line == record_timings.time_line(path.stem, record_timings.runs()), path.name
 
 
-def test_recorded_time_in_words():
-    helpers_seconds = dict(helpers.RECORDED_SECONDS)
-    try:
-        helpers.RECORDED_SECONDS.clear()
-        helpers.RECORDED_SECONDS["cpu-quick"] = {"04_pretrain_ag_news": 12.4}
-        helpers.RECORDED_MACHINES["cpu-quick"] = "a 2-core CPU"
-        assert helpers.recorded_time("04_pretrain_ag_news", "quick") == "12 s on a 2-core CPU (cpu-quick)"
-        assert helpers.recorded_time("04_pretrain_ag_news", "full") == ""
-    finally:
-        helpers.RECORDED_SECONDS.clear()
-        helpers.RECORDED_SECONDS.update(helpers_seconds)
+def test_recorded_time_in_words(tmp_path, monkeypatch):
+    """From the timings.json files of the results folder it is given; monkeypatch puts the real one back."""
+    for name, size, seconds in (("cpu-quick", "quick", 12.4), ("cpu-quick-experiments", "quick", None)):
+        (tmp_path / name).mkdir()
+        notebooks = {"04_pretrain_ag_news": seconds} if seconds else {"07_experiments": 400.0}
+        (tmp_path / name / "timings.json").write_text(json.dumps(dict(size=size, device="cpu",
+                                                                      machine="a 2-core CPU", notebooks=notebooks)))
+    monkeypatch.setattr(helpers, "RESULTS_DIR", tmp_path)
+    assert helpers.recorded_time("04_pretrain_ag_news", "quick") == "12 s on a 2-core CPU (cpu-quick)"
+    assert helpers.recorded_time("04_pretrain_ag_news", "full") == ""
+
+
+def test_machine_facts_name_the_cpu_threads_torch_and_blas():
+    facts = helpers.machine_facts(helpers.torch.device("cpu"))
+    assert set(facts) == {"cpu", "threads", "torch", "blas"} and facts["cpu"] and facts["blas"] != "?"
+    assert facts["threads"] == helpers.torch.get_num_threads() and facts["torch"] == helpers.torch.__version__

@@ -4,9 +4,9 @@
     python tools/bootstrap_cell.py --check   # exit status 1 if a notebook's first code cell differs
 
 In JupyterLab, VS Code or nbval the cell imports helpers.py from one folder up (or from beside the
-notebook). Colab gets its own copies of the notebooks (colab/, written by tools/colab_notebooks.py),
-whose first cell carries helpers.py and the samples instead. Only that one cell is touched: every
-other cell, and the notebook's metadata, stay as they are.
+notebook). Colab gets its own copies of the notebooks (tools/colab_notebooks.py writes them to
+build/colab/ or to the colab branch), whose first cell carries helpers.py and the samples instead.
+Only that one cell is touched: every other cell, and the notebook's metadata, stay as they are.
 """
 import argparse
 import json
@@ -15,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from clean_notebooks import dumps, notebooks  # noqa: E402
+from derived import report, settle  # noqa: E402
 
 # The GitHub repository the README's Colab badges point at (the notebooks themselves need none).
 KIT_REPO = "finetune-course-kit/finetune-course-kit"
@@ -22,7 +23,7 @@ KIT_REPO = "finetune-course-kit/finetune-course-kit"
 CELL = """\
 import os, sys
 sys.path[:0] = [os.getcwd(), os.path.abspath("..")]  # helpers.py: one folder up, or beside this notebook
-import helpers as H  # not found? Run this notebook from the kit's notebooks/ folder; on Colab, use colab/"""
+import helpers as H  # not found? Run this notebook from the kit's notebooks/ folder; on Colab, use the README's badge"""
 
 
 def first_code_cell(nb: dict) -> dict:
@@ -41,21 +42,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     stale = []
     for path in notebooks(args.paths):
-        raw = path.read_text(encoding="utf-8")
-        nb = json.loads(raw)
-        cell = first_code_cell(nb)
-        if "".join(cell["source"]) == CELL:
-            continue
-        stale.append(path)
-        if not args.check:
-            cell["source"] = cell_lines()
-            path.write_text(dumps(nb), encoding="utf-8")
-            print(f"updated the bootstrap cell of {path}")
-    if args.check and stale:
-        print("the bootstrap cell differs in " + ", ".join(p.name for p in stale) +
-              ": python tools/bootstrap_cell.py", file=sys.stderr)
-    return 1 if args.check and stale else 0
-
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        first_code_cell(nb)["source"] = cell_lines()
+        if settle(path, dumps(nb), args.check):
+            stale.append(path)
+    return report(stale, args.check, "the bootstrap cell", "tools/bootstrap_cell.py")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,7 +18,9 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from derived import ROOT, settle  # noqa: E402
+
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 CHECK_MARKER, CHECK_TAG = "NBVAL_CHECK_OUTPUT", "nbval-check-output"
 
@@ -134,8 +136,7 @@ def main(argv=None) -> int:
             for issue in issues:
                 print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: {issue}")
             dirty += bool(issues)
-        elif dumps(clean(nb)) != raw:
-            path.write_text(dumps(clean(nb)), encoding="utf-8")
+        elif settle(path, dumps(clean(nb)), check=False):
             print(f"cleaned {path}")
             dirty += 1
     if args.check and dirty:

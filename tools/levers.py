@@ -71,23 +71,22 @@ def run_lever(name, settings, raw, vocab, glove, cfg, device, ag_ckpt):
         counts = torch.bincount(torch.cat(datasets["train"].tokens), minlength=len(vocab))
         counts[[H.UNK_IDX, H.PAD_IDX]] = 0
         H.set_seed(H.SEED)
-        model = H.TextClassifier(H.embedding_matrix(glove), len(H.IMDB_CLASSES), max_len=max_len)
+        model = H.TextClassifier(H.embedding_matrix(glove), len(H.IMDB_CLASSES), max_len=max_len, tail=tail)
         H.pretrain_masked_words(model, H.make_loader(datasets["train"], cfg["batch_size"], train=True),
                                 counts.topk(cfg["mlm_targets"]).indices, cfg["mlm_epochs"], cfg["pretrain_lr"], device)
+        H.set_seed(H.SEED)
+        model = H.replace_head(model, len(H.IMDB_CLASSES))
     else:
-        model, _ = H.load_checkpoint(ag_ckpt, glove, vocab, num_classes=len(H.AG_NEWS_CLASSES))
-    if max_len > model.pos.pe.size(1):
+        model = H.finetuning_start(ag_ckpt, glove, vocab)  # notebook 05's start
+    if max_len > model.pos.pe.size(1):  # the sinusoid table is fixed, not learned: a longer one draws no random number
         model.pos = H.PositionalEncoding(model.config["d_model"], max_len, model.config["dropout"])
-        model.config["max_len"] = max_len
-    H.set_seed(H.SEED)
-    model = H.replace_head(model, len(H.IMDB_CLASSES))
+    model.config.update(max_len=max_len, tail=tail)  # the cut rule this lever trains with, carried by the model
     if settings.get("pool") == "maxmean":
         model.features = types.MethodType(max_mean_features, model)
         model.head = torch.nn.Linear(2 * model.config["d_model"], len(H.IMDB_CLASSES))
     if settings.get("word_dropout"):
         model.features = types.MethodType(word_dropout_features(settings["word_dropout"]), model)
     model = H.unfreeze(model, H.training_words(datasets["train"])).to(device)
-    H.evaluate(model, loaders["valid"], device)  # as notebook 05's baseline: it draws a loader seed
     start = time.perf_counter()
     history = H.train_model(model, loaders["train"], loaders["valid"], settings["epochs"], settings["lr"], device,
                             desc=name)
@@ -135,7 +134,7 @@ def main(argv=None):
         ds = H.IMDBDataset(root, train=train)
         enc = H.EncodedDataset.from_dataset(ds, vocab, None, desc=f"encoding {split}")
         raw[split] = (enc.labels, [t.tolist() for t in enc.tokens])
-    out = args.out or H.ROOT / "results" / f"{H.device_name(device)}-{size}-experiments"
+    out = args.out or H.results_folder(size, experiments=True, device=device)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "levers.json"
     done = {r["lever"]: r for r in json.loads(path.read_text())["runs"]} if path.exists() else {}
@@ -152,7 +151,8 @@ def main(argv=None):
         base = done.get("base", {}).get("test_acc")
         record = dict(size=size, device=H.device_name(device),
                       data=f"all IMDB ({len(raw['train'][0]):,} train / {len(raw['test'][0]):,} test reviews)",
-                      glove=glove.name, seed=H.SEED, torch=torch.__version__, base_test_acc=base,
+                      glove=glove.name, seed=H.SEED, torch=torch.__version__, machine=H.machine_facts(device),
+                      base_test_acc=base,
                       runs=list(done.values()))
         path.write_text(json.dumps(record, indent=1) + "\n")
         write_table(out, record)

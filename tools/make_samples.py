@@ -2,7 +2,7 @@
 
     python tools/make_samples.py SOURCE             # SOURCE: aclImdb_v1.tar.gz, or an extracted aclImdb/ folder
     python tools/make_samples.py SOURCE --check     # change nothing; exit 1 if data/samples/aclImdb differs
-    python tools/colab_notebooks.py                 # then repack the Colab copies, which carry the samples
+    python tools/regenerate.py --colab              # then rebuild what is derived, the Colab copies too
 
 The rule, the same for each of train/neg, train/pos, test/neg and test/pos:
   1. candidates: the split's reviews of that label with at most MAX_TOKENS tokens (helpers.tokenize,

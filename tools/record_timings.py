@@ -1,15 +1,12 @@
-"""Carry the recorded runs' wall times into helpers.py and into the top of every notebook.
+"""Carry the recorded runs' wall times into the top of every notebook.
 
-    python tools/record_timings.py           # rewrite both from results/*/timings.json
-    python tools/record_timings.py --check   # change nothing; exit 1 if either is out of date
+    python tools/record_timings.py           # rewrite each notebook's "**Time:**" line from results/*/timings.json
+    python tools/record_timings.py --check   # change nothing; exit 1 if a notebook's line is out of date
 
 `python run_course.py --results` writes results/<run>/timings.json: how long each notebook took, on
-which machine. From those files this tool writes
-- the RECORDED_MACHINES and RECORDED_SECONDS tables in helpers.py, between their markers (the
-  notebooks quote them when they must redo an earlier notebook's work in a fresh runtime), and
-- one line in each notebook's first markdown cell, starting "**Time:**", e.g. "**Time:** 9 s at
-  the smoke size, 2 min 10 s at the quick size on a 2-core CPU (results/cpu-smoke, results/cpu-quick)."
-No number is typed in: change a recorded run, then run this tool (tests/test_timings.py checks).
+which machine. This tool writes one line in each notebook's first markdown cell, starting "**Time:**",
+e.g. "**Time:** 9 s at the smoke size on a 2-core CPU (x86_64); ...". helpers.recorded_time reads the
+same files when it runs, so no number is typed in or copied into code (tests/test_timings.py checks).
 """
 import argparse
 import json
@@ -19,30 +16,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import clean_notebooks  # noqa: E402
+from derived import ROOT, report, settle  # noqa: E402
 
-ROOT = clean_notebooks.ROOT
-HELPERS = ROOT / "helpers.py"
-START = "# >>> recorded timings: written by tools/record_timings.py from results/*/timings.json; do not edit"
-END = "# <<< end of recorded timings"
-SIZE_ORDER = {"smoke": 0, "quick": 1, "full": 2}
+sys.path.insert(0, str(ROOT))
+import helpers  # noqa: E402
 
 
 def runs() -> dict:
-    """{run folder name: its timings.json}, smoke before quick before full, CPU before GPU."""
-    found = {p.parent.name: json.loads(p.read_text()) for p in (ROOT / "results").glob("*/timings.json")}
-    return dict(sorted(found.items(), key=lambda kv: (kv[1]["device"] != "cpu", SIZE_ORDER.get(kv[1]["size"], 9))))
+    return helpers.recorded_runs()
 
 
 def duration(seconds: float) -> str:
     seconds = round(seconds)
     return f"{seconds} s" if seconds < 90 else f"{seconds // 60} min {seconds % 60:02d} s"
-
-
-def helpers_block(recorded: dict) -> str:
-    machines = {name: r["machine"] for name, r in recorded.items()}
-    seconds = {name: r["notebooks"] for name, r in recorded.items()}
-    return (f"{START}\nRECORDED_MACHINES = {json.dumps(machines, indent=4)}\n"
-            f"RECORDED_SECONDS = {json.dumps(seconds, indent=4)}\n{END}")
 
 
 def time_line(notebook: str, recorded: dict) -> str:
@@ -69,25 +55,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if anything is out of date")
     args = ap.parse_args(argv)
-    recorded, stale = runs(), []
-    text = HELPERS.read_text(encoding="utf-8")
-    new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: helpers_block(recorded), text, flags=re.S)
-    if new != text:
-        stale.append(HELPERS)
-        if not args.check:
-            HELPERS.write_text(new, encoding="utf-8")
-    for path in sorted((ROOT / "notebooks").glob("0*.ipynb")):
-        new = updated_notebook(path, recorded)
-        if new != path.read_text(encoding="utf-8"):
-            stale.append(path)
-            if not args.check:
-                path.write_text(new, encoding="utf-8")
-    names = ", ".join(p.relative_to(ROOT).as_posix() for p in stale)
-    if args.check and stale:
-        print(f"recorded timings out of date in {names}: python tools/record_timings.py", file=sys.stderr)
-    elif stale:
-        print(f"updated {names}")
-    return 1 if args.check and stale else 0
+    recorded = runs()
+    stale = [path for path in sorted((ROOT / "notebooks").glob("0*.ipynb"))
+             if settle(path, updated_notebook(path, recorded), args.check)]
+    return report(stale, args.check, "recorded timings", "tools/record_timings.py")
 
 
 if __name__ == "__main__":

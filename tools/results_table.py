@@ -2,6 +2,7 @@
 
     python tools/results_table.py            # print the table
     python tools/results_table.py --write    # replace the table between the markers in README.md
+    python tools/results_table.py --check    # change nothing; exit 1 if README.md's table is out of date
 
 Course runs are folders of the JSON files that notebooks 04-06 save (helpers.save_run); an experiments
 run (bash kit.sh experiments) holds notebook 07's grid and tools/levers.py's levers.json; the GPU recipe
@@ -13,11 +14,22 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from derived import ROOT, report, settle  # noqa: E402
+
 RESULTS = ROOT / "results"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 STAGES = {"04_pretrain_ag_news": "AG News pretraining", "05_full_finetune_imdb": "IMDB full fine-tuning",
           "06_head_only_finetune": "IMDB head-only fine-tuning"}
+
+
+def machine(run: Path, record: dict) -> str:
+    """The CPU (and GPU) a run was measured on: from its record (helpers.machine_facts), else its timings.json."""
+    facts = record.get("machine")
+    if isinstance(facts, dict):
+        return f"{facts['gpu']}, " * ("gpu" in facts) + f"{facts['cpu']}, {facts['threads']} threads"
+    timings = run / "timings.json"
+    return json.loads(timings.read_text())["machine"] if timings.exists() else "not recorded"
 
 
 def course_rows() -> list:
@@ -30,7 +42,8 @@ def course_rows() -> list:
                 continue
             r = json.loads(f.read_text())
             test = "AG News held-out" if stem.startswith("04") else "IMDB test"
-            rows.append([run.name, stage, r["device"], r["size"], r["data"], r["glove"], str(r["seed"]),
+            rows.append([run.name, stage, r["device"], machine(run, r), r["size"], r["data"], r["glove"],
+                         str(r["seed"]),
                          f"{r['n_train']:,}", str(len(r["history"]["epoch"])), f"{r['seconds_per_epoch']:.1f}",
                          f"{r['valid_acc']:.4f}", f"{r['test_acc']:.4f} ({test}, {r['n_test']:,})",
                          f"{r['trainable_params']:,}"])
@@ -46,7 +59,8 @@ def grid_sections() -> list:
             r = json.loads(f.read_text())
             rows = [[g["start"], g["regime"], f"{g['trainable']:,}", f"{g['seconds']:.0f}", f"{g['valid_acc']:.4f}",
                      f"{g['test_acc']:.4f}"] for g in r["grid"]]
-            title = (f"Notebook 07's grid, {run.name} ({r['device']}, {r['size']} size, {r['n_train']:,} labelled "
+            title = (f"Notebook 07's grid, {run.name} ({r['device']}, {machine(run, r)}, {r['size']} size, "
+                     f"{r['n_train']:,} labelled "
                      f"reviews, {r['n_test']:,} test, masked-word pretraining on {r['pretraining_text']:,} reviews' "
                      f"text in {r['mlm_seconds']:.0f} s, GloVe {r['glove']}, seed {r['seed']}):")
             out.append((title, markdown(["start", "fine-tuned", "trainable", "train s", "valid acc", "test acc"],
@@ -58,7 +72,8 @@ def grid_sections() -> list:
             rows = [[g["lever"], g["what"], f"{g['test_acc']:.4f}",
                      f"{100 * (g['test_acc'] - base):+.2f}" if base is not None else "", str(g["seconds_per_epoch"])]
                     for g in r["runs"]]
-            title = (f"Accuracy levers, {run.name} (`python tools/levers.py`: {r['device']}, {r['size']} size, "
+            title = (f"Accuracy levers, {run.name} (`python tools/levers.py`: {r['device']}, {machine(run, r)}, "
+                     f"{r['size']} size, "
                      f"{r['data']}, GloVe {r['glove']}, seed {r['seed']}; each changes one thing in the base run):")
             out.append((title, markdown(["lever", "what it changes", "IMDB test", "vs base (points)", "s/epoch"],
                                         rows)))
@@ -88,7 +103,7 @@ def markdown(header: list, rows: list) -> str:
 
 
 def table() -> str:
-    course = markdown(["run", "stage", "device", "size", "data", "GloVe", "seed", "train texts", "epochs",
+    course = markdown(["run", "stage", "device", "machine", "size", "data", "GloVe", "seed", "train texts", "epochs",
                        "s/epoch", "valid acc", "test acc", "trainable params"], course_rows())
     sweep = markdown(["config", "max_len", "epochs", "peak lr", "embedding", "s/epoch", "IMDB test acc"],
                      sweep_rows())
@@ -99,23 +114,23 @@ def table() -> str:
             f"test.csv; see results/gpu-h200-recipe-sweep/):\n\n{sweep}\n{END}")
 
 
-def main() -> int:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--write", action="store_true", help="update README.md in place")
-    args = ap.parse_args()
+    ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if README.md is out of date")
+    args = ap.parse_args(argv)
     text = table()
-    if not args.write:
+    if not (args.write or args.check):
         print(text)
         return 0
     readme = ROOT / "README.md"
-    old = readme.read_text()
+    old = readme.read_text(encoding="utf-8")
     if START not in old or END not in old:
         print(f"README.md has no {START} ... {END} markers", file=sys.stderr)
         return 1
-    readme.write_text(re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: text, old, flags=re.S))
-    print("README.md results table updated")
-    return 0
-
+    new = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: text, old, flags=re.S)
+    stale = [readme] if settle(readme, new, args.check) else []
+    return report(stale, args.check, "the results table", "tools/results_table.py --write")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,6 +19,9 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from derived import settle  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = ROOT / "helpers.py"
 MARK = "#@save"
@@ -138,9 +141,7 @@ def main(argv=None) -> int:
         if problems:
             print("fix the cells named above, then: python tools/sync_helpers.py", file=sys.stderr)
         return 1 if problems else 0
-    new = render(text)
-    if new != text:
-        HELPERS.write_text(new, encoding="utf-8")
+    if settle(HELPERS, render(text), check=False):
         print("helpers.py sections 01-07 rewritten from the notebooks")
     for p in problems:
         print("warning:", p, file=sys.stderr)
