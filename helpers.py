@@ -1,8 +1,8 @@
 """helpers.py: the course's code, in notebook order, then an appendix of plumbing.
 
 Who writes what:
-- Sections 01-07, between the ">>> sections 01-07" and "<<< end" marker lines, are written by
-  `python tools/sync_helpers.py` from the `#@save` cells of notebooks 01-07: the cell in the notebook that
+- Sections 01-07, between the ">>> sections 01-08" and "<<< end" marker lines, are written by
+  `python tools/sync_helpers.py` from the `#@save` cells of notebooks 01-08: the cell in the notebook that
   teaches a piece is its source, so change it there and run the tool (`python tools/regenerate.py` runs it
   with every other derived file; tests/test_sync.py names any cell that disagrees). Later notebooks,
   train.py and the tests import those pieces from here.
@@ -67,7 +67,7 @@ class KitError(Exception):
     """A problem the learner can fix; the message says what is wrong and what to do."""
 
 
-# >>> sections 01-07: written by tools/sync_helpers.py from the notebooks' #@save cells; edit them there
+# >>> sections 01-08: written by tools/sync_helpers.py from the notebooks' #@save cells; edit them there
 
 
 # ==================================================================================================
@@ -841,7 +841,7 @@ SIZES = {
     "smoke": dict(data="samples", max_len=128, tail=96, batch_size=32, pretrain_epochs=2, finetune_epochs=5,
                   head_epochs=20, finetune_lr=3e-3,  # 150 steps on 950 short reviews: enough to learn (data/README.md)
                   grid_max_len=128, grid_tail=96, grid_epochs=5, mlm_targets=2_000, mlm_epochs=1, mlm_margin=-0.25,
-                  curve_labels=[100, None], curve_seeds=2, curve_min_steps=40),
+                  curve_labels=[100, 400], curve_seeds=2, curve_min_steps=40),
     "quick": dict(data="real", max_len=512, tail=384, limit_ag=30_000, pretrain_epochs=3, finetune_epochs=3,
                   head_epochs=30, grid_labelled=10_000, grid_max_len=256, grid_tail=192, grid_epochs=2,
                   curve_test=5_000),

@@ -1,6 +1,6 @@
 """One source: the code a notebook teaches (#@save cells) is what helpers.py holds, and what later notebooks import.
 
-tools/sync_helpers.py writes sections 01-07 of helpers.py from the notebooks; these tests fail,
+tools/sync_helpers.py writes sections 01-08 of helpers.py from the notebooks; these tests fail,
 naming the cell, when the two disagree, and check the rules that make an edited cell take effect
 in its own notebook.
 """

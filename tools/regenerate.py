@@ -2,13 +2,13 @@
 
     python tools/regenerate.py               # write what is out of date
     python tools/regenerate.py --check       # change nothing; exit 1 naming every stale file (the tests run this)
-    python tools/regenerate.py --expected    # first re-run notebooks 01-07 at the smoke size for nbval's outputs
+    python tools/regenerate.py --expected    # first re-run notebooks 01-08 at the smoke size for nbval's outputs
     python tools/regenerate.py --colab       # last, build the Colab copies in build/colab/
     python tools/regenerate.py --colab-branch colab   # ... or as the single commit of the branch `colab`
 
     bash kit.sh regenerate                   # the same, with the kit's environment
 
-The order: the notebooks' set-up cell (tools/bootstrap_cell.py), helpers.py sections 01-07 from the #@save
+The order: the notebooks' set-up cell (tools/bootstrap_cell.py), helpers.py sections 01-08 from the #@save
 cells (tools/sync_helpers.py), the nbval expected outputs when asked (tools/expected_outputs.py, slow: it runs
 the notebooks with the new helpers.py), each notebook's recorded time (tools/record_timings.py), the notebooks'
 committed form (tools/clean_notebooks.py), the README's results table (tools/results_table.py), and the Colab
@@ -31,7 +31,7 @@ def steps(args) -> list:
     """(name, function of a --check flag returning an exit status), in dependency order."""
     check = ["--check"] if args.check else []
     found = [("bootstrap cell", lambda: bootstrap_cell.main(check)),
-             ("helpers.py sections 01-07", lambda: sync_helpers.main(check))]
+             ("helpers.py sections 01-08", lambda: sync_helpers.main(check))]
     if args.expected and not args.check:
         import expected_outputs  # needs nbclient and a kernel; only imported when asked
         found.append(("nbval expected outputs", lambda: expected_outputs.main([])))
@@ -48,7 +48,7 @@ def steps(args) -> list:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if any derived file is stale")
-    ap.add_argument("--expected", action="store_true", help="also refresh nbval's expected outputs (runs 01-07)")
+    ap.add_argument("--expected", action="store_true", help="also refresh nbval's expected outputs (runs 01-08)")
     ap.add_argument("--colab", action="store_true", help="also build the Colab copies in build/colab/")
     ap.add_argument("--colab-branch", metavar="BRANCH", help="also write the Colab copies as this branch's one commit")
     args = ap.parse_args(argv)

@@ -1,6 +1,6 @@
 """Copy the notebooks' `#@save` cells into helpers.py: one section per notebook, in notebook order.
 
-    python tools/sync_helpers.py           # rewrite sections 01-07 of helpers.py from the notebooks
+    python tools/sync_helpers.py           # rewrite sections 01-08 of helpers.py from the notebooks
     python tools/sync_helpers.py --check   # change nothing; exit 1, naming each cell that differs
 
 A code cell whose first line is `#@save` is the source of what it defines (d2l's pattern): the
@@ -25,7 +25,7 @@ from derived import settle  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 HELPERS = ROOT / "helpers.py"
 MARK = "#@save"
-START = "# >>> sections 01-07: written by tools/sync_helpers.py from the notebooks' #@save cells; edit them there"
+START = "# >>> sections 01-08: written by tools/sync_helpers.py from the notebooks' #@save cells; edit them there"
 END = "# <<< end of the sections written by tools/sync_helpers.py"
 RULE = "# " + "=" * 98
 
@@ -124,8 +124,8 @@ def mismatches(helpers_text: str) -> list:
         stale = sorted(set(defined_names(current)) - wanted)
     except SyntaxError:
         stale = []
-    found += [f"helpers.py defines {name} in sections 01-07, but no #@save cell does" for name in stale]
-    return found or ["helpers.py sections 01-07 differ from the notebooks in order or spacing"]
+    found += [f"helpers.py defines {name} in sections 01-08, but no #@save cell does" for name in stale]
+    return found or ["helpers.py sections 01-08 differ from the notebooks in order or spacing"]
 
 
 def main(argv=None) -> int:
@@ -142,7 +142,7 @@ def main(argv=None) -> int:
             print("fix the cells named above, then: python tools/sync_helpers.py", file=sys.stderr)
         return 1 if problems else 0
     if settle(HELPERS, render(text), check=False):
-        print("helpers.py sections 01-07 rewritten from the notebooks")
+        print("helpers.py sections 01-08 rewritten from the notebooks")
     for p in problems:
         print("warning:", p, file=sys.stderr)
     return 0
