@@ -746,9 +746,9 @@ def draw_labelled(pool, movies, n, seed):
 
 
 def curve_recipe(n_train, min_steps, batch_sizes=((1_000, 16), (5_000, 32))):
-    """Batch size and epochs for n_train reviews: at least min_steps steps and 2 epochs (notebook 08)."""
+    """Batch size and epochs for n_train reviews: at least min_steps steps, and whole epochs (notebook 08)."""
     batch_size = next((b for limit, b in batch_sizes if n_train <= limit), 64)
-    return batch_size, max(2, math.ceil(min_steps / math.ceil(n_train / batch_size)))
+    return batch_size, math.ceil(min_steps / math.ceil(n_train / batch_size))
 
 
 def fine_tune_point(model, train_ds, valid_ds, test_loader, lr, min_steps, device, seed):
@@ -836,7 +836,7 @@ SAMPLES_DIR = ROOT / "data" / "samples"
 SETTINGS = dict(batch_size=64, limit_ag=None, pretrain_lr=2e-3, finetune_lr=2e-3, head_lr=1e-2,
                 grid_labelled=None, mlm_epochs=3, mlm_targets=10_000, mlm_lr=5e-3, mlm_p=0.3, mlm_margin=0.5,
                 curve_labels=[250, 1_000, 2_500, 10_000, None], curve_seeds=3, curve_max_len=128, curve_tail=96,
-                curve_min_steps=300, curve_test=None, bag_lr=1e-2)
+                curve_min_steps=200, curve_test=None, bag_lr=1e-2)
 SIZES = {
     "smoke": dict(data="samples", max_len=128, tail=96, batch_size=32, pretrain_epochs=2, finetune_epochs=5,
                   head_epochs=20, finetune_lr=3e-3,  # 150 steps on 950 short reviews: enough to learn (data/README.md)

@@ -10,6 +10,7 @@ sweep is results/gpu-h200-recipe-sweep/sweep.log.
 """
 import argparse
 import json
+import statistics
 import re
 import sys
 from pathlib import Path
@@ -27,7 +28,8 @@ def machine(run: Path, record: dict) -> str:
     """The CPU (and GPU) a run was measured on: from its record (helpers.machine_facts), else its timings.json."""
     facts = record.get("machine")
     if isinstance(facts, dict):
-        return f"{facts['gpu']}, " * ("gpu" in facts) + f"{facts['cpu']}, {facts['threads']} threads"
+        gpu = f"{facts['gpu']}, " if facts.get("gpu") else ""
+        return f"{gpu}{facts['cpu']}, {facts['threads']} threads"
     timings = run / "timings.json"
     return json.loads(timings.read_text())["machine"] if timings.exists() else "not recorded"
 
@@ -65,6 +67,15 @@ def grid_sections() -> list:
                      f"text in {r['mlm_seconds']:.0f} s, GloVe {r['glove']}, seed {r['seed']}):")
             out.append((title, markdown(["start", "fine-tuned", "trainable", "train s", "valid acc", "test acc"],
                                         rows)))
+        if f.exists() and "mlm_history" in r:
+            loss = r["mlm_history"]["valid_loss"][-1]
+            out.append((f"Masked-word pretraining in that run: held-out loss {loss:.3f} after {r['mlm_epochs']} "
+                        f"epochs in {r['mlm_seconds']:.0f} s, against {r['mlm_frequency_loss']:.3f} for the "
+                        f"frequency-only guess ({r['mlm_frequency_loss'] - loss:.3f} nats under it) and "
+                        f"{r['mlm_chance_loss']:.3f} for chance.", ""))
+        f = run / "08_learning_curve.json"
+        if f.exists():
+            out.append(curve_section(run, json.loads(f.read_text())))
         f = run / "levers.json"
         if f.exists():
             r = json.loads(f.read_text())
@@ -78,6 +89,26 @@ def grid_sections() -> list:
             out.append((title, markdown(["lever", "what it changes", "IMDB test", "vs base (points)", "s/epoch"],
                                         rows)))
     return out
+
+
+def curve_section(run: Path, r: dict) -> tuple:
+    """Notebook 08's learning curve: mean test accuracy ± the spread between seeds, per start and label count."""
+    points = {}
+    for row in r["curve"]:
+        points.setdefault((row["start"], row["labels"]), []).append(100 * row["test_acc"])
+    starts = list(dict.fromkeys(row["start"] for row in r["curve"]))
+    counts = sorted({row["labels"] for row in r["curve"]})
+    seeds = len({row["seed"] for row in r["curve"]})
+
+    def cell(values):
+        spread = statistics.stdev(values) if len(values) > 1 else 0.0
+        return f"{statistics.mean(values):.1f} ± {spread:.1f}"
+
+    rows = [[f"{n:,}"] + [cell(points[s, n]) for s in starts] for n in counts]
+    title = (f"Notebook 08's learning curve, {run.name} ({r['device']}, {machine(run, r)}, {r['size']} size, IMDB test "
+             f"accuracy in %, mean ± standard deviation over {seeds} seeds, {r['n_test']:,} seeded test reviews, "
+             f"reviews cut to {r['max_len']} tokens, GloVe {r['glove']}):")
+    return title, markdown(["labelled reviews"] + starts, rows)
 
 
 def sweep_rows() -> list:
@@ -107,7 +138,7 @@ def table() -> str:
                        "s/epoch", "valid acc", "test acc", "trainable params"], course_rows())
     sweep = markdown(["config", "max_len", "epochs", "peak lr", "embedding", "s/epoch", "IMDB test acc"],
                      sweep_rows())
-    grids = "".join(f"{title}\n\n{md}\n\n" for title, md in grid_sections())
+    grids = "".join(f"{title}\n\n{md}\n\n" if md else f"{title}\n\n" for title, md in grid_sections())
     return (f"{START}\n{course}\n\n{grids}"
             f"GPU recipe sweep (NVIDIA H200, full IMDB: 23,750 train / 1,250 valid / 25,000 "
             f"test, GloVe 6B.50d, seed 42; `pre_*` and `head_*` start from AG News pretraining on 80% of its "
