@@ -79,6 +79,10 @@ def summarize(run_dir: Path) -> None:
             print(f"  {f.stem}: {len(info['grid'])} runs; best test accuracy {best['test_acc']:.4f} "
                   f"({best['start']}, {best['regime']})")
             continue
+        if "curve" in info:  # notebook 08
+            print(f"  {f.stem}: {len(info['curve'])} fine-tunings of the learning curve; bag of n-grams on all labels "
+                  f"{info['bag_all']['test_acc']:.4f}")
+            continue
         print(f"  {f.stem}: test accuracy {info['test_acc']:.4f}, validation {info['valid_acc']:.4f}, "
               f"{info['seconds_per_epoch']:.1f} s per epoch, {info['trainable_params']:,} trainable parameters")
 
