@@ -94,6 +94,20 @@ def machine() -> str:
     return f"a {os.cpu_count()}-core CPU ({platform.machine()})"
 
 
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def without_progress_bars(text: str) -> str:
+    """An executed notebook without its progress-bar widgets and their saved state: they are no result, and the
+    state of every bar a long run drew (notebook 08 draws hundreds) would make the recorded copy megabytes."""
+    nb = json.loads(text)
+    nb.get("metadata", {}).pop("widgets", None)
+    for cell in nb["cells"]:
+        if "outputs" in cell:
+            cell["outputs"] = [o for o in cell["outputs"] if WIDGET not in o.get("data", {})]
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
 def record(results: Path, size: str, run_dir: Path, executed: Path, seconds: dict, notebooks: list) -> None:
     """Copy a run into results/: run records and plots, executed notebooks, and the notebooks' wall times."""
     results.mkdir(parents=True, exist_ok=True)
@@ -102,7 +116,7 @@ def record(results: Path, size: str, run_dir: Path, executed: Path, seconds: dic
             shutil.copy(f, results / f.name)
     (results / "notebooks").mkdir(exist_ok=True)
     for nb in notebooks:
-        shutil.copy(executed / nb.name, results / "notebooks" / nb.name)
+        (results / "notebooks" / nb.name).write_text(without_progress_bars((executed / nb.name).read_text()))
     timings = dict(size=size, device=H.get_device().type, machine=machine(), machine_facts=H.machine_facts(),
                    date=time.strftime("%Y-%m-%d"),
                    notebooks={k: round(v, 1) for k, v in seconds.items()}, total=round(sum(seconds.values()), 1))
