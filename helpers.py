@@ -754,6 +754,7 @@ def curve_recipe(n_train, min_steps, batch_sizes=((1_000, 16), (5_000, 32))):
 def fine_tune_point(model, train_ds, valid_ds, test_loader, lr, min_steps, device, seed):
     """Train `model` with curve_recipe, keeping its best epoch; its accuracies and cost (notebook 08)."""
     batch_size, epochs = curve_recipe(len(train_ds), min_steps)
+    H.set_seed(seed)  # the point's dropout masks depend on its seed alone, not on what trained before it
     began = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):  # one line per point below, not one per epoch
         history = H.train_model(model, H.make_loader(train_ds, batch_size, train=True, seed=seed),
@@ -826,25 +827,26 @@ SAMPLES_DIR = ROOT / "data" / "samples"
 # SETTINGS holds what every size shares; SIZES only what differs.
 #   max_len, tail: a text longer than max_len keeps its first max_len - tail tokens and its last tail (notebook 02)
 #   grid_*, mlm_*: notebook 07's grid fine-tunes grid_labelled reviews (None: all), cut to grid_max_len tokens
-#                  (grid_tail from the end), for grid_epochs, after mlm_epochs of masked-word pretraining on all
-#                  the training text (peak lr mlm_lr, a share mlm_p of the words hidden), with mlm_targets target
+#                  (grid_tail from the end), for grid_epochs, with grid_seeds seeds, tested on grid_test seeded
+#                  test reviews (None: all), after mlm_epochs of masked-word pretraining on all the training text
+#                  (and train/unsup at the full size; peak lr mlm_lr, a share mlm_p hidden), with mlm_targets target
 #                  words; its held-out loss must end mlm_margin nats under the frequency-only guess (at the
 #                  smoke size the samples are too few to learn from context: it must only stay near that guess)
 #   curve_*, bag_lr: notebook 08's learning curve: curve_labels labelled reviews (None: all) x curve_seeds seeds,
 #                  cut to curve_max_len tokens, at least curve_min_steps steps a point, tested on curve_test
 #                  seeded test reviews (None: all); the bag of n-grams trains at bag_lr
 SETTINGS = dict(batch_size=64, limit_ag=None, pretrain_lr=2e-3, finetune_lr=2e-3, head_lr=1e-2,
-                grid_labelled=None, mlm_epochs=3, mlm_targets=10_000, mlm_lr=5e-3, mlm_p=0.3, mlm_margin=0.5,
+                grid_labelled=None, grid_seeds=3, grid_test=None, mlm_epochs=3, mlm_targets=10_000, mlm_lr=5e-3, mlm_p=0.3, mlm_margin=0.5,
                 curve_labels=[250, 1_000, 2_500, 10_000, None], curve_seeds=3, curve_max_len=128, curve_tail=96,
                 curve_min_steps=200, curve_test=None, bag_lr=1e-2)
 SIZES = {
     "smoke": dict(data="samples", max_len=128, tail=96, batch_size=32, pretrain_epochs=2, finetune_epochs=5,
                   head_epochs=20, finetune_lr=3e-3,  # 150 steps on 950 short reviews: enough to learn (data/README.md)
-                  grid_max_len=128, grid_tail=96, grid_epochs=5, mlm_targets=2_000, mlm_epochs=1, mlm_margin=-0.25,
+                  grid_max_len=128, grid_tail=96, grid_epochs=5, grid_seeds=2, mlm_targets=2_000, mlm_epochs=1, mlm_margin=-0.25,
                   curve_labels=[100, 400], curve_seeds=2, curve_min_steps=40),
     "quick": dict(data="real", max_len=512, tail=384, limit_ag=30_000, pretrain_epochs=3, finetune_epochs=3,
                   head_epochs=30, grid_labelled=10_000, grid_max_len=256, grid_tail=192, grid_epochs=2,
-                  curve_test=5_000),
+                  grid_test=5_000, curve_test=5_000),
     "full": dict(data="real", max_len=512, tail=384, pretrain_epochs=5, finetune_epochs=4, head_epochs=50,
                  grid_labelled=10_000, grid_max_len=512, grid_tail=384, grid_epochs=4, mlm_epochs=5,
                  curve_max_len=256, curve_tail=192),
@@ -973,11 +975,12 @@ def _recordable(value):
 
 
 def save_run(run: Run, history: dict | None = None, datasets: dict | None = None, model: nn.Module | None = None,
-             fig=None, **results) -> dict:
+             fig=None, records: dict | None = None, **results) -> dict:
     """Record a run: its facts (device, size, data, GloVe, seed, timings) and `results`, as JSON (and the figure).
 
     `datasets` adds their sizes (n_train, n_valid, n_test), `model` its trainable parameters, `history` its
     epochs and seconds. Written to $KIT_RESULTS_DIR, else data/runs/<size>/, as <run name>.json and .png.
+    `records` ({name: data}) are written beside it as <name>.json, for records of their own (masked_words.json).
     Returns the record, which a checkpoint can carry as its metadata.
     """
     record = dict(name=run.name, device=str(run.device), device_name=device_name(run.device), size=run.size,
@@ -995,6 +998,9 @@ def save_run(run: Run, history: dict | None = None, datasets: dict | None = None
     out = Path(os.environ.get("KIT_RESULTS_DIR") or data_dir() / "runs" / run.size)
     with atomic_path(out / f"{run.name}.json") as tmp:
         tmp.write_text(json.dumps(record, indent=2, default=str) + "\n")
+    for name, data in (records or {}).items():
+        with atomic_path(out / f"{name}.json") as tmp:
+            tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     if fig is not None:
         with atomic_path(out / f"{run.name}.png") as tmp:
             fig.savefig(tmp, format="png", dpi=110)
@@ -1239,6 +1245,26 @@ def movie_ids(split_dir: Path, files: list) -> list | None:
                            "Delete the aclImdb folder and extract the archive again.")
         movies.append(found[1])
     return movies
+
+
+def pretraining_text(train, root, size: str, vocab, max_len: int, tail: int = 0):
+    """The text masked-word pretraining reads (notebook 07), and what it is, in words.
+
+    The training reviews (an EncodedDataset); at the full size, also the official archive's unlabelled reviews
+    (root/train/unsup/*.txt) when the folder is there, encoded with the same cut. Their labels are -1: unused.
+    """
+    unsup = Path(root) / "train" / "unsup"
+    if size != "full" or not unsup.is_dir():
+        why = " (this IMDB folder has no train/unsup)" if size == "full" else ""
+        return train, f"the {len(train):,} training reviews{why}"
+    files = sorted(unsup.glob("*.txt"))
+    if not files:
+        raise KitError(f"{unsup} holds no .txt reviews: the archive was not fully extracted. Delete the aclImdb "
+                       "folder and extract the archive again, or remove train/unsup to pretrain without it.")
+    extra = EncodedDataset.from_dataset([(-1, read_review(f)) for f in files], vocab, max_len, tail,
+                                        desc="encoding train/unsup")
+    return (EncodedDataset(train.labels + extra.labels, train.tokens + extra.tokens),
+            f"the {len(train):,} training reviews and the {len(extra):,} unlabelled ones of train/unsup")
 
 
 def read_ag_news_rows(csv_path) -> list:
@@ -1926,11 +1952,12 @@ def masked_words_checkpoint(size: str, device) -> Path:
     root = imdb_root(size)
     datasets, loaders = make_splits(IMDBDataset(root, train=True), IMDBDataset(root, train=False), vocab,
                                     cfg["grid_max_len"], cfg["batch_size"], seed=SEED, tail=cfg["grid_tail"])
-    targets, log_freq = target_words(datasets["train"], cfg["mlm_targets"])
+    text, _ = pretraining_text(datasets["train"], root, size, vocab, cfg["grid_max_len"], cfg["grid_tail"])
+    targets, log_freq = target_words(text, cfg["mlm_targets"])
     set_seed(SEED)
     body = TextClassifier(embedding_matrix(glove), len(IMDB_CLASSES), max_len=cfg["max_len"])
     history = pretrain_masked_words(MaskedWords(body, targets, log_freq, cfg["mlm_p"]),
-                                    make_loader(datasets["train"], cfg["batch_size"], train=True), loaders["valid"],
+                                    make_loader(text, cfg["batch_size"], train=True), loaders["valid"],
                                     cfg["mlm_epochs"], cfg["mlm_lr"], torch.device(device))
     return save_checkpoint(path, body, vocab, glove.name, IMDB_CLASSES, made_by="helpers.masked_words_checkpoint",
                            mlm_history=history)

@@ -3,7 +3,8 @@
 #   bash kit.sh course   run the six notebooks in order, executed copies in runs/
 #   bash kit.sh test     unit tests + every notebook under nbval at the smoke size
 #   bash kit.sh results  run the course on the real data and record results/ and the README table
-#   bash kit.sh experiments  notebook 07's grid and the accuracy levers on the real data, recorded in results/
+#   bash kit.sh experiments  notebooks 07 (grid, masked words) and 08 (learning curve) on the real data, in results/
+#   bash kit.sh levers   tools/levers.py: one change at a time to notebook 05's recipe (hours on a CPU), in results/
 #   bash kit.sh regenerate   rewrite every derived file (helpers.py sections, timings, README table...); --check
 #   bash kit.sh breakages  plant breakages in a throwaway copy, check the fast tests catch each (minutes; not CI)
 #   bash kit.sh setup    only create/refresh .venv
@@ -71,10 +72,14 @@ case "$cmd" in
   experiments)
     setup
     real_data
-    python run_course.py --size "${KIT_SIZE:-quick}" --experiments --results
+    python run_course.py --size "${KIT_SIZE:-quick}" --experiments --results "$@"
+    python tools/regenerate.py ;;
+  levers)
+    setup
+    real_data
     python tools/levers.py --size "${KIT_SIZE:-quick}" "$@"
     python tools/regenerate.py ;;
   regenerate) setup; python tools/regenerate.py "$@" ;;
   breakages) setup; python tools/breakages.py "$@" ;;
-  *) echo "usage: bash kit.sh [course|test|results|experiments|regenerate|breakages|setup]" >&2; exit 2 ;;
+  *) echo "usage: bash kit.sh [course|test|results|experiments|levers|regenerate|breakages|setup]" >&2; exit 2 ;;
 esac

@@ -73,14 +73,17 @@ def run_notebook(path: Path, out_dir: Path, timeout: int) -> float:
 def summarize(run_dir: Path) -> None:
     """Print the headline numbers each notebook saved with helpers.save_run."""
     for f in sorted(run_dir.glob("*.json")):
+        if any(f.stem in names for names in RECORDS.values()):
+            continue  # a notebook's second record; its own record summarizes the run
         info = json.loads(f.read_text())
         if "grid" in info:  # notebook 07
-            best = max(info["grid"], key=lambda r: r["test_acc"])
-            print(f"  {f.stem}: {len(info['grid'])} runs; best test accuracy {best['test_acc']:.4f} "
-                  f"({best['start']}, {best['regime']})")
+            best = max(info["cells"], key=lambda r: r["test_acc"])
+            print(f"  {f.stem}: {len(info['grid'])} runs; best mean test accuracy {best['test_acc']:.4f} "
+                  f"({best['start']}, {best['regime']}, {best['runs']} seeds)")
             continue
-        if "curve" in info:  # notebook 08
-            print(f"  {f.stem}: {len(info['curve'])} fine-tunings of the learning curve; bag of n-grams on all labels "
+        if "bag_all" in info:  # notebook 08; its rows are in learning_curve.json
+            rows = json.loads((run_dir / "learning_curve.json").read_text())
+            print(f"  {f.stem}: {len(rows)} fine-tunings of the learning curve; bag of n-grams on all labels "
                   f"{info['bag_all']['test_acc']:.4f}")
             continue
         print(f"  {f.stem}: test accuracy {info['test_acc']:.4f}, validation {info['valid_acc']:.4f}, "
@@ -95,6 +98,7 @@ def machine() -> str:
 
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
+RECORDS = {"07_experiments": ["masked_words"], "08_learning_curve": ["learning_curve"]}  # beside <notebook>.json
 
 
 def without_progress_bars(text: str) -> str:
@@ -111,8 +115,9 @@ def without_progress_bars(text: str) -> str:
 def record(results: Path, size: str, run_dir: Path, executed: Path, seconds: dict, notebooks: list) -> None:
     """Copy a run into results/: run records and plots, executed notebooks, and the notebooks' wall times."""
     results.mkdir(parents=True, exist_ok=True)
+    names = {nb.stem for nb in notebooks} | {r for nb in notebooks for r in RECORDS.get(nb.stem, ())}
     for f in run_dir.glob("*"):
-        if f.is_file() and f.stem in {nb.stem for nb in notebooks}:
+        if f.is_file() and f.stem in names:
             shutil.copy(f, results / f.name)
     (results / "notebooks").mkdir(exist_ok=True)
     for nb in notebooks:

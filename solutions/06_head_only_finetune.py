@@ -1,4 +1,7 @@
 """Reference solutions to the exercises at the end of notebooks/06_head_only_finetune.ipynb."""
+import torch
+
+import helpers as H
 
 
 def unfreeze_last_layer(model):
@@ -17,3 +20,14 @@ def time_to_reach(seconds, accs, target, start=0.0):
         if acc >= target:
             return total
     return None
+
+
+def head_test_accuracy(features, lr, epochs, seed):
+    """Test accuracy of a fresh head trained on the cached features with train_model."""
+    H.set_seed(seed)
+    head = torch.nn.Linear(features["train"][0].shape[1], len(H.IMDB_CLASSES))
+    batch_size, device = H.run_size()[1]["batch_size"], H.get_device()
+    loaders = {name: H.feature_loader(x, y, batch_size, train=(name == "train"), seed=seed)
+               for name, (x, y) in features.items()}
+    H.train_model(head, loaders["train"], loaders["valid"], epochs, lr, device)
+    return H.evaluate(head, loaders["test"], device)[1]
