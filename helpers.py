@@ -776,7 +776,9 @@ class NgramBag(nn.Module):
 
     def forward(self, tokens):
         real = tokens != H.PAD_IDX
-        pairs = tokens[:, :-1] * 1_000_003 + tokens[:, 1:]  # one number per pair of adjacent word ids
+        # one number per pair of adjacent word ids; the + 1 keeps a pair that starts with <unk> (id 0) off the
+        # bucket of its second word
+        pairs = (tokens[:, :-1] + 1) * 1_000_003 + tokens[:, 1:]
         ids = torch.cat([tokens, pairs], 1) % self.buckets  # words and pairs share the hashed buckets
         weights = torch.cat([real, real[:, :-1] & real[:, 1:]], 1).float()
         return self.head(self.bag(ids, per_sample_weights=weights) / weights.sum(1, keepdim=True).clamp(min=1))

@@ -186,10 +186,21 @@ def test_fine_tune_point_trains_the_bag_of_ngrams(toy):
 # NgramBag: words and pairs of words, hashed; padding ignored
 # ---------------------------------------------------------------------------
 def bag_by_hand(bag, words):
-    """The mean of the rows of the words and adjacent pairs (a * 1,000,003 + b), modulo buckets, then the head."""
-    ids = list(words) + [a * 1_000_003 + b for a, b in zip(words, words[1:])]
+    """The mean of the rows of the words and adjacent pairs ((a + 1) * 1,000,003 + b), modulo buckets, then the head."""
+    ids = list(words) + [(a + 1) * 1_000_003 + b for a, b in zip(words, words[1:])]
     rows = bag.bag.weight[[i % bag.buckets for i in ids]]
     return bag.head(rows.mean(0))
+
+
+def test_ngram_bag_pair_starting_with_unk_is_not_its_second_word():
+    """<unk> is id 0: a pair (<unk>, w) must get a row of its own, not count w twice."""
+    torch.manual_seed(0)
+    bag = helpers.NgramBag(2, dim=4, buckets=2**18)
+    w = 7
+    got = bag(torch.tensor([[helpers.UNK_IDX, w]]))[0]
+    twice = bag.head(bag.bag.weight[[helpers.UNK_IDX, w, w]].mean(0))
+    assert not torch.allclose(got, twice)
+    torch.testing.assert_close(got, bag_by_hand(bag, [helpers.UNK_IDX, w]))
 
 
 def test_ngram_bag_is_the_mean_of_its_words_and_pairs_rows():

@@ -1,6 +1,7 @@
 """Notebook 07's masked-word pretraining: what is hidden, what is scored, the baselines it is measured against."""
 import math
 
+import pytest
 import torch
 
 import helpers
@@ -84,3 +85,43 @@ def test_pretraining_keeps_glove_frozen_gives_back_dropout_and_measures_the_same
     assert torch.equal(body.emb.weight, glove_rows)
     assert {m.p for m in mlm.modules() if isinstance(m, torch.nn.Dropout)} == {0.1}
     assert helpers.masked_words_loss(mlm, valid_loader, torch.device("cpu")) == history["valid_loss"][-1]
+
+
+# ---------------------------------------------------------------------------
+# pretraining_text: the training reviews, and train/unsup at the full size
+# ---------------------------------------------------------------------------
+def unsup_setup(tmp_path, reviews):
+    root = tmp_path / "aclImdb"
+    if reviews is not None:
+        (root / "train" / "unsup").mkdir(parents=True)
+        for i, text in enumerate(reviews):
+            (root / "train" / "unsup" / f"{i}_0.txt").write_text(text, encoding="utf-8")
+    vocab = helpers.Vocab(["<unk>", "<pad>", "a", "good", "film", "bad"])
+    train = helpers.EncodedDataset([0, 1], [[2, 3, 4], [2, 5, 4]])
+    return root, vocab, train
+
+
+def test_pretraining_text_adds_train_unsup_at_the_full_size(tmp_path):
+    root, vocab, train = unsup_setup(tmp_path, ["A good film.", "Bad bad film, a film"])
+    text, used = helpers.pretraining_text(train, root, "full", vocab, max_len=4)
+    assert len(text) == 4 and text.labels == [0, 1, -1, -1]
+    assert [t.tolist() for t in text.tokens[2:]] == [[2, 3, 4, 0], [5, 5, 4, 0]]  # cut to 4 tokens, "." and "," unknown
+    assert "2 training reviews and the 2 unlabelled ones of train/unsup" in used
+
+
+def test_pretraining_text_is_the_training_reviews_otherwise(tmp_path):
+    root, vocab, train = unsup_setup(tmp_path, ["A good film."])
+    text, used = helpers.pretraining_text(train, root, "quick", vocab, max_len=4)
+    assert text is train and used == "the 2 training reviews"  # only the full size reads train/unsup
+    root, vocab, train = unsup_setup(tmp_path / "none", None)
+    text, used = helpers.pretraining_text(train, root, "full", vocab, max_len=4)
+    assert text is train and "has no train/unsup" in used
+
+
+def test_pretraining_text_names_an_empty_or_damaged_unsup_folder(tmp_path):
+    root, vocab, train = unsup_setup(tmp_path, [])
+    with pytest.raises(helpers.KitError, match="holds no .txt reviews"):
+        helpers.pretraining_text(train, root, "full", vocab, max_len=4)
+    root, vocab, train = unsup_setup(tmp_path / "empty", ["   "])
+    with pytest.raises(helpers.KitError, match="is empty"):
+        helpers.pretraining_text(train, root, "full", vocab, max_len=4)

@@ -72,3 +72,27 @@ def test_finetune_full_and_train_py_save_what_notebook_05_saves(smoke_data, monk
     notebook = weights(smoke_data / "notebook", "imdb_full")
     assert_same_weights(notebook, weights(smoke_data / "recipe", "imdb_full"))
     assert_same_weights(notebook, weights(smoke_data / "script", "imdb_full"))
+
+
+def test_masked_words_checkpoint_saves_what_notebook_07_saves(smoke_data, monkeypatch):
+    """Notebook 07's cells up to the saved masked-word body, in a fresh data folder, against the appendix recipe
+    that notebook 08 calls in a runtime without that checkpoint (helpers.masked_words_checkpoint)."""
+    monkeypatch.setenv("KIT_DATA_DIR", str(smoke_data / "notebook"))
+    path = REPO / "notebooks" / "07_experiments.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    last = next(i for i, c in enumerate(nb.cells) if '"imdb_masked_words"' in c.source)
+    nb.cells = nb.cells[:last + 1]
+    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    monkeypatch.setenv("KIT_DATA_DIR", str(smoke_data / "recipe"))
+    made = helpers.masked_words_checkpoint("smoke", torch.device("cpu"))
+    assert made == smoke_data / "recipe" / "checkpoints" / "smoke" / "imdb_masked_words.pt"
+    notebook = weights(smoke_data / "notebook", "imdb_masked_words")
+    assert_same_weights(notebook, weights(smoke_data / "recipe", "imdb_masked_words"))
+    # not only twins: the body was pretrained (its encoder moved from a fresh start), GloVe was not
+    glove = helpers.load_glove(50)
+    helpers.set_seed(helpers.SEED)
+    fresh = helpers.TextClassifier(helpers.embedding_matrix(glove), 2,
+                                   max_len=helpers.run_size("smoke")[1]["max_len"]).state_dict()
+    assert torch.equal(notebook["emb.weight"], fresh["emb.weight"])
+    moved = [k for k in fresh if k.startswith("encoder.") and not torch.equal(notebook[k], fresh[k])]
+    assert moved, "the encoder is still the random start: the pretraining trained nothing"

@@ -76,6 +76,14 @@ def grid_sections() -> list:
                         f"in {m['seconds']:.0f} s, on {m['text']}; the frequency-only guess scores "
                         f"{m['frequency_loss']:.3f} ({m['frequency_loss'] - loss:.3f} nats above the last), chance "
                         f"{m['chance_loss']:.3f}, over {m['targets']:,} target words.", ""))
+        f = run / "masked_words_seeds.json"
+        if f.exists():
+            runs = sorted(json.loads(f.read_text())["runs"], key=lambda x: x["seed"])
+            seeds = "; ".join(f"seed {x['seed']} {x['loss_per_epoch'][-1]:.3f}, {x['margin']:.3f} nats under the "
+                              f"frequency-only guess" for x in runs)
+            out.append((f"The same pretraining with other seeds (`python tools/masked_words_seeds.py`, "
+                        f"`masked_words_seeds.json`): {seeds}; the notebook asserts "
+                        f"{runs[0]['asserted_margin']} nats.", ""))
         f, rows_file = run / "08_learning_curve.json", run / "learning_curve.json"
         if f.exists() and rows_file.exists():
             out.append(curve_section(run, json.loads(f.read_text()), json.loads(rows_file.read_text())))
