@@ -376,6 +376,31 @@ def cut_rule(model):
     return dict(max_len=model.config["max_len"], tail=model.config["tail"])
 
 
+def first_layer_attention(model, tokens):
+    """Attention weights of the first encoder layer: (batch, heads, query token, key token) (notebook 03)."""
+    pad_mask = tokens == H.PAD_IDX
+    with torch.no_grad():
+        x = model.pos(model.emb(tokens))  # what the first layer receives, as in TextClassifier.features
+        _, weights = model.encoder.layers[0].self_attn(x, x, x, key_padding_mask=pad_mask, need_weights=True,
+                                                       average_attn_weights=False)
+    return weights
+
+
+def plot_attention(weights, labels, suptitle, xlabel="attends to (key)", ylabel="attending (query)"):
+    """One heatmap per head: weights (heads, n, n), labels for its rows and columns (notebook 03)."""
+    import matplotlib.pyplot as plt
+    n_heads = weights.shape[0]
+    fig, axes = plt.subplots(1, n_heads, figsize=(4.8 * n_heads, 4.6), squeeze=False, constrained_layout=True)
+    for h, ax in enumerate(axes[0]):
+        im = ax.imshow(weights[h], cmap="viridis", vmin=0, vmax=weights.max().item())
+        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=8)
+        ax.set_yticks(range(len(labels)), labels, fontsize=8)
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=f"head {h}")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="attention weight")
+    fig.suptitle(suptitle)
+    return fig
+
+
 class CourseNet(nn.Module):
     """The original course's model as written, bugs kept, for side-by-side demonstrations only (notebook 03)."""
 
@@ -441,43 +466,19 @@ def train_step(model, labels, inputs, opt, sched, clip=1.0):
     return loss.item()
 
 
-def train_model(model, train_loader, valid_loader, epochs, lr, device, desc="training"):
+def train_model(model, train_loader, valid_loader, epochs, lr, device, desc="training", state_file=None,
+                verbose=True):
     """Train with AdamW and a one-cycle schedule; keep the best epoch's weights; return the history (notebook 04).
 
     The history holds, per epoch, the mean training loss, validation loss and accuracy, the training
-    seconds and the learning rate at the epoch's end; and which epoch was best.
+    seconds and the learning rate at the epoch's end; and which epoch was best. Given a `state_file`, the
+    lines marked `# resume` save the training state after every epoch and carry on from a saved one.
+    verbose=False prints no line per epoch.
     """
     model.to(device)
     opt, sched = make_optimizer(model, lr, steps=epochs * len(train_loader))
-    history = {k: [] for k in ("epoch", "train_loss", "valid_loss", "valid_acc", "seconds", "lr")}
-    best_acc, best_state = -1.0, None
-    for epoch in range(1, epochs + 1):
-        model.train()
-        start, loss_sum, n = time.perf_counter(), 0.0, 0
-        bar = tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False, unit="batch")
-        for labels, inputs in bar:
-            loss_sum += train_step(model, labels.to(device), inputs.to(device), opt, sched) * len(labels)
-            n += len(labels)
-            bar.set_postfix(loss=f"{loss_sum / n:.4f}", refresh=False)  # redrawn at most 10 times a second
-        seconds = time.perf_counter() - start
-        valid_loss, valid_acc = evaluate(model, valid_loader, device)
-        for k, v in zip(history, (epoch, loss_sum / n, valid_loss, valid_acc, seconds, sched.get_last_lr()[0])):
-            history[k].append(v)
-        print(f"{desc} epoch {epoch}/{epochs}: train loss {loss_sum / n:.4f}, valid loss {valid_loss:.4f}, "
-              f"valid acc {valid_acc:.4f}, {seconds:.1f} s")
-        if valid_acc > best_acc:
-            best_acc, best_state = valid_acc, copy.deepcopy(model.state_dict())
-    model.load_state_dict(best_state)
-    history["best_epoch"] = history["epoch"][history["valid_acc"].index(best_acc)]
-    return history
-
-
-def train_model_resumable(model, train_loader, valid_loader, epochs, lr, device, state_file, desc="training"):
-    """train_model, saving its state after each epoch and carrying on from a saved state (notebook 04)."""
-    model.to(device)
-    opt, sched = make_optimizer(model, lr, steps=epochs * len(train_loader))
-    progress = H.new_progress(model)  # history, best accuracy and weights, and which weights it started from
-    if Path(state_file).exists():  # resume
+    progress = H.new_progress(model)  # the history, and the best accuracy and weights so far
+    if state_file and Path(state_file).exists():  # resume
         progress = H.load_training_state(state_file, model, opt, sched, train_loader, epochs, progress)  # resume
     history = progress["history"]
     for epoch in range(len(history["epoch"]) + 1, epochs + 1):  # resume: from the first unfinished epoch
@@ -492,11 +493,13 @@ def train_model_resumable(model, train_loader, valid_loader, epochs, lr, device,
         valid_loss, valid_acc = evaluate(model, valid_loader, device)
         for k, v in zip(history, (epoch, loss_sum / n, valid_loss, valid_acc, seconds, sched.get_last_lr()[0])):
             history[k].append(v)
-        print(f"{desc} epoch {epoch}/{epochs}: train loss {loss_sum / n:.4f}, valid loss {valid_loss:.4f}, "
-              f"valid acc {valid_acc:.4f}, {seconds:.1f} s")
+        if verbose:
+            print(f"{desc} epoch {epoch}/{epochs}: train loss {loss_sum / n:.4f}, valid loss {valid_loss:.4f}, "
+                  f"valid acc {valid_acc:.4f}, {seconds:.1f} s")
         if valid_acc > progress["best_acc"]:
             progress.update(best_acc=valid_acc, best_state=copy.deepcopy(model.state_dict()))
-        H.save_training_state(state_file, model, opt, sched, train_loader, epochs, progress)  # resume
+        if state_file:  # resume
+            H.save_training_state(state_file, model, opt, sched, train_loader, epochs, progress)  # resume
     model.load_state_dict(progress["best_state"])
     history["best_epoch"] = history["epoch"][history["valid_acc"].index(progress["best_acc"])]
     return history
@@ -965,10 +968,20 @@ def start_run(name: str, *datasets: str, device: str | None = None, size: str | 
         data.append(f"{shown_path(run.ag_root)} ({ag_news_source(run.ag_root)}{limit})")
     run.data = "; ".join(data)
     device = run.device if run.device == get_device() else f"{run.device} (fastest present: {get_device()})"
+    shown = settings_read(name, cfg)
     banner(device=device, size=f"{size} ({cfg['data']} data)", data=run.data or "-",
            glove=f"{run.glove.name} from {run.glove.source}", seed=run.seed,
-           settings=", ".join(f"{k} {v}" for k, v in cfg.items() if k != "data"))
+           settings=", ".join(f"{k} {v}" for k, v in shown.items()) or "- (none read here; all: H.run_size())")
     return run
+
+
+def settings_read(name: str, cfg: dict) -> dict:
+    """The settings a notebook's cells read (CFG["..."]), for its banner; every one for a run that is no notebook."""
+    path = ROOT / "notebooks" / f"{name}.ipynb"
+    if not path.exists():
+        return {k: v for k, v in cfg.items() if k != "data"}
+    read = set(re.findall(r'CFG\[\\?"(\w+)\\?"\]', path.read_text(encoding="utf-8")))
+    return {k: v for k, v in cfg.items() if k in read}
 
 
 def _recordable(value):
@@ -1904,9 +1917,8 @@ def pretrain_ag_news(size: str, device) -> Path:
     datasets, loaders = make_splits(ag_train, ag_test, vocab, batch_size=cfg["batch_size"], limit=cfg["limit_ag"],
                                     seed=SEED, max_len=cfg["max_len"], tail=cfg["tail"])
     model = pretraining_start(run.glove, cfg).to(run.device)
-    history = train_model_resumable(model, loaders["train"], loaders["valid"], cfg["pretrain_epochs"],
-                                    cfg["pretrain_lr"], run.device, training_state_path("ag_news", size),
-                                    desc="AG News")
+    history = train_model(model, loaders["train"], loaders["valid"], cfg["pretrain_epochs"], cfg["pretrain_lr"],
+                          run.device, desc="AG News", state_file=training_state_path("ag_news", size))
     _, test_acc = evaluate(model, loaders["test"], run.device)
     record = save_run(run, history, datasets, model, valid_acc=max(history["valid_acc"]), test_acc=test_acc,
                       made_by="helpers.pretrain_ag_news")
@@ -1925,9 +1937,9 @@ def finetune_full(size: str, device) -> Path:
     datasets, loaders = make_splits(IMDBDataset(run.imdb_root, train=True), IMDBDataset(run.imdb_root, train=False),
                                     vocab, batch_size=run.cfg["batch_size"], seed=SEED, **cut_rule(model))
     model = unfreeze(model, training_words(datasets["train"])).to(run.device)
-    history = train_model_resumable(model, loaders["train"], loaders["valid"], run.cfg["finetune_epochs"],
-                                    run.cfg["finetune_lr"], run.device, training_state_path("imdb_full", size),
-                                    desc="IMDB full")
+    history = train_model(model, loaders["train"], loaders["valid"], run.cfg["finetune_epochs"],
+                          run.cfg["finetune_lr"], run.device, desc="IMDB full",
+                          state_file=training_state_path("imdb_full", size))
     _, valid_acc = evaluate(model, loaders["valid"], run.device)
     _, test_acc = evaluate(model, loaders["test"], run.device)
     record = save_run(run, history, datasets, model, valid_acc=valid_acc, test_acc=test_acc, pretrained_from=ag_path,
@@ -1971,13 +1983,25 @@ def masked_words_checkpoint(size: str, device) -> Path:
 SOLUTIONS_DIR = ROOT / "solutions"
 
 
-def solution(notebook: str, name: str):
-    """The reference solution `name`, from solutions/<notebook>.py."""
-    path = SOLUTIONS_DIR / f"{notebook}.py"
-    spec = importlib.util.spec_from_file_location(f"solutions_{notebook}", path)
+def _module(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return getattr(module, name)
+    return module
+
+
+def solution(notebook: str, name: str):
+    """The reference solution `name`, from solutions/<notebook>.py."""
+    return getattr(_module(SOLUTIONS_DIR / f"{notebook}.py", f"solutions_{notebook}"), name)
+
+
+def wrong_answers(notebook: str, name: str) -> list:
+    """Plausible wrong answers to the exercise `name`: solutions/wrong/<notebook>.py's `<name>__<mistake>`."""
+    path = SOLUTIONS_DIR / "wrong" / f"{notebook}.py"
+    if not path.exists():
+        return []
+    module = _module(path, f"wrong_{notebook}")
+    return [getattr(module, k) for k in vars(module) if k.startswith(f"{name}__")]
 
 
 def check_exercise(notebook: str, answer, test) -> None:
@@ -1986,13 +2010,23 @@ def check_exercise(notebook: str, answer, test) -> None:
     `answer` is the function the learner writes in the exercise cell; while it is still the stub (it raises
     NotImplementedError), the check says so and where the solution is. Nothing raises, so Run All goes on.
     With KIT_CHECK_SOLUTIONS=1 (the test suite sets it), the reference solution of the same name is checked
-    instead, and a failure raises: an exercise whose solution no longer passes fails the tests. It returns
+    instead, and a failure raises: an exercise whose solution no longer passes fails the tests. So does a check
+    that accepts one of the exercise's plausible wrong answers (solutions/wrong/<notebook>.py). It returns
     nothing, so a check cell shows only its message.
     """
     name = answer.__name__
     if os.environ.get("KIT_CHECK_SOLUTIONS"):
         test(solution(notebook, name))
-        print(f"{name}: the reference solution in solutions/{notebook}.py passes this check")
+        wrong = wrong_answers(notebook, name)
+        for mistake in wrong:  # each must get the learner's "not yet": an AssertionError with a hint
+            try:
+                test(mistake)
+            except AssertionError:
+                continue
+            raise AssertionError(f"{name}: the check accepts {mistake.__name__} from solutions/wrong/{notebook}.py, "
+                                 f"a wrong answer ({mistake.__doc__})")
+        print(f"{name}: the reference solution in solutions/{notebook}.py passes this check, and its "
+              f"{len(wrong)} wrong answer(s) in solutions/wrong/{notebook}.py do not")
         return
     try:
         test(answer)

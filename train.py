@@ -220,7 +220,7 @@ def fit(net: nn.Module, train_loader: DataLoader, valid_loader: DataLoader, epoc
       on its slice, the training loss is added up over processes, and each process evaluates the whole
       validation set (so all of them pick the same best epoch).
     - Resume: with `state_file`, the training state is saved after every epoch (by rank 0), and a run that
-      finds it carries on after the last finished epoch (notebook 04's train_model_resumable does the same).
+      finds it carries on after the last finished epoch (notebook 04's train_model does the same, given a state file).
     """
     ddp = wrap(net, procs)  # DDP: backward() averages the gradients of all processes
     opt, sched = helpers.make_optimizer(net, lr, steps=epochs * len(train_loader))

@@ -19,9 +19,7 @@ def padding_token(collate, vocab):
     return vocab.itos[padded[1, len(short)].item()]  # the first place after the short text's end
 
 
-def encode_tail(text, vocab, max_len=None):
-    """Like encode, but keeps the last max_len tokens."""
-    ids = vocab(H.tokenize(text))
-    if max_len is None:
-        return ids
-    return ids[max(len(ids) - max_len, 0):]  # not ids[-max_len:]: that is everything when max_len is 0
+def share_dropped(texts, max_len):
+    """The share of all the tokens of `texts` that a cut to max_len tokens leaves out."""
+    lengths = [len(H.tokenize(text)) for text in texts]
+    return sum(max(n - max_len, 0) for n in lengths) / sum(lengths)  # weighted by length: a share of tokens

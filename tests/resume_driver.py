@@ -2,7 +2,7 @@
 
     python tests/resume_driver.py STATE OUT [--hang-in-save N]
 
-It trains notebook 04's train_model_resumable for 3 epochs on test_resume.py's toy task, printing
+It trains notebook 04's train_model with a state file for 3 epochs on test_resume.py's toy task, printing
 "step N" after each optimizer step, and writes the final weights to OUT. With --hang-in-save N,
 the N-th state save of this process writes half its bytes and then waits to be killed.
 """
@@ -54,6 +54,6 @@ if args.hang_in_save:
 
 model = make_model(make_glove(), seed=0)
 torch.manual_seed(1)
-history = helpers.train_model_resumable(model, *loaders(), 3, 1e-2, torch.device("cpu"), Path(args.state))
+history = helpers.train_model(model, *loaders(), 3, 1e-2, torch.device("cpu"), state_file=Path(args.state))
 torch.save(dict(weights=model.state_dict(), history=history), args.out)
 print("done", flush=True)

@@ -74,3 +74,46 @@ def test_with_check_solutions_the_reference_solution_is_checked_and_must_pass(mo
 
     with pytest.raises(AssertionError, match="the solution cannot pass"):
         helpers.check_exercise("03_model", masked_max, always_fails)
+
+
+def test_with_check_solutions_every_wrong_answer_must_be_rejected(monkeypatch, capsys):
+    """The check cell under the test suite also runs the exercise's plausible wrong answers
+    (solutions/wrong/<notebook>.py); a check that accepts one fails, naming it."""
+    monkeypatch.setenv("KIT_CHECK_SOLUTIONS", "1")
+    helpers.check_exercise("03_model", masked_max, masked_max_check)
+    assert "wrong answer(s) in solutions/wrong/03_model.py do not" in capsys.readouterr().out
+
+    def lenient(answer):  # checks only the shape, which padding that wins the max does not change
+        h, pad_mask = torch.zeros(1, 3, 2), torch.tensor([[False, False, True]])
+        assert tuple(answer(h, pad_mask).shape) == (1, 2), "shape (batch, dim)"
+
+    with pytest.raises(AssertionError, match="the check accepts masked_max__padding_counts"):
+        helpers.check_exercise("03_model", masked_max, lenient)
+
+
+def exercises():
+    """(notebook, name) of every exercise: the functions and classes its reference solutions define."""
+    import ast
+    found = []
+    for path in sorted(helpers.SOLUTIONS_DIR.glob("0*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        found += [(path.stem, node.name) for node in tree.body
+                  if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_")]
+    return found
+
+
+@pytest.mark.parametrize("notebook, name", exercises())
+def test_every_exercise_has_a_wrong_answer_to_reject(notebook, name):
+    wrong = helpers.wrong_answers(notebook, name)
+    assert wrong, f"solutions/wrong/{notebook}.py has no {name}__<mistake>: give the check a wrong answer to reject"
+    assert all(w.__doc__ for w in wrong), "each wrong answer says in its docstring what is wrong with it"
+
+
+@pytest.mark.parametrize("notebook", sorted(p.stem for p in helpers.SOLUTIONS_DIR.glob("0*.py")))
+def test_every_exercise_is_checked_in_its_notebook(notebook):
+    """An exercise with a solution but no check cell would never meet its wrong answers."""
+    import nbformat
+    text = "\n".join(c.source for c in nbformat.read(helpers.ROOT / "notebooks" / f"{notebook}.ipynb", 4).cells)
+    for nb_name, name in exercises():
+        if nb_name == notebook:
+            assert f'check_exercise("{notebook}", {name}, test)' in text, name

@@ -1,7 +1,7 @@
 """SIGKILL during training, and again during the state save: the next run carries on, and ends exactly
 where an unbroken run ends, with no half-written file left behind.
 
-A real child process (tests/resume_driver.py) runs notebook 04's train_model_resumable; the test
+A real child process (tests/resume_driver.py) runs notebook 04's train_model with a state file; the test
 kills it with SIGKILL, which no Python code can catch or clean up after.
 """
 import os

@@ -169,14 +169,14 @@ def linear_task(n=40, batch_size=8, seed=0):
             torch.utils.data.DataLoader(data, batch_size=n))
 
 
-@pytest.mark.parametrize("loop", ["train_model", "train_model_resumable"])
+@pytest.mark.parametrize("state", [False, True], ids=["plain", "with a state file"])
 @pytest.mark.parametrize("accuracies,best", [([0.5, 0.9, 0.7, 0.6], 2), ([0.8, 0.3, 0.4, 0.5], 1),
                                              ([0.5, 0.9, 0.9, 0.6], 2), ([0.1, 0.2, 0.3, 0.4], 4)],
                          ids=["best 2", "best 1", "tie: the first", "best last"])
-def test_train_model_ends_with_the_best_epochs_weights(monkeypatch, tmp_path, loop, accuracies, best):
+def test_train_model_ends_with_the_best_epochs_weights(monkeypatch, tmp_path, state, accuracies, best):
     """Validation scores are scripted, so the best epoch is known; the weights at each evaluation are recorded.
 
-    Both loops the notebooks train with; a tie keeps the earlier epoch (a later one is no better).
+    With and without the lines marked `# resume`; a tie keeps the earlier epoch (a later one is no better).
     """
     snapshots = []
 
@@ -187,8 +187,8 @@ def test_train_model_ends_with_the_best_epochs_weights(monkeypatch, tmp_path, lo
 
     monkeypatch.setattr(helpers, "evaluate", scripted_evaluate)
     model, train, valid = linear_task()
-    extra = [tmp_path / "state.pt"] if loop == "train_model_resumable" else []
-    history = getattr(helpers, loop)(model, train, valid, 4, 0.1, torch.device("cpu"), *extra)
+    history = helpers.train_model(model, train, valid, 4, 0.1, torch.device("cpu"),
+                                  state_file=tmp_path / "state.pt" if state else None)
     assert len(snapshots) == 4 and history["valid_acc"] == accuracies and history["best_epoch"] == best
     for a, b in zip(snapshots, snapshots[1:]):  # every epoch moved the weights, so the comparison means something
         assert not torch.equal(a["weight"], b["weight"])

@@ -1,6 +1,6 @@
 """Training resumes from its saved state and ends exactly where an uninterrupted run ends.
 
-Two loops resume: notebook 04's train_model_resumable (what every notebook trains with) and
+Two loops resume: notebook 04's train_model with a state file (what every notebook trains with) and
 train.py's fit (the same, plus several processes). Both are checked against the plain
 train_model, and against interruptions. tests/test_kill_resume.py kills a real process.
 """
@@ -40,7 +40,7 @@ def run(glove, loop, state_file=None, epochs=3, dropout_seed=1):
     if loop == "fit":
         history = train.fit(model, train_loader, valid_loader, epochs, 1e-2, PROCS, "test", state_file=state_file)
     elif loop == "resumable":
-        history = helpers.train_model_resumable(model, train_loader, valid_loader, epochs, 1e-2, CPU, state_file)
+        history = helpers.train_model(model, train_loader, valid_loader, epochs, 1e-2, CPU, state_file=state_file)
     else:
         history = helpers.train_model(model, train_loader, valid_loader, epochs, 1e-2, CPU)
     return model, history
@@ -107,7 +107,7 @@ def test_a_state_from_another_run_is_refused(tiny_glove, tmp_path):
         run(tiny_glove, "resumable", state_file=state, epochs=3)
     other = make_model(tiny_glove, seed=3)  # other starting weights: say, another pretrained checkpoint
     with pytest.raises(helpers.KitError, match="from other starting weights"):
-        helpers.train_model_resumable(other, *loaders(), 2, 1e-2, CPU, state)
+        helpers.train_model(other, *loaders(), 2, 1e-2, CPU, state_file=state)
 
 
 def test_a_damaged_state_is_named(tiny_glove, tmp_path):
@@ -122,7 +122,7 @@ def test_frozen_weights_are_not_saved_in_the_state(tiny_glove, tmp_path):
     """The frozen GloVe rows never change, so the state leaves them out (80 MB at 50d) and restores them."""
     state = tmp_path / "state.pt"
     model = make_model(tiny_glove, seed=0)  # its embedding is frozen
-    helpers.train_model_resumable(model, *loaders(), 1, 1e-2, CPU, state)
+    helpers.train_model(model, *loaders(), 1, 1e-2, CPU, state_file=state)
     saved = torch.load(state, weights_only=True)
     assert "emb.weight" not in saved["model"] and "emb.weight" not in saved["best_state"]
     assert "encoder.layers.0.linear1.weight" in saved["model"]

@@ -52,3 +52,14 @@ def test_machine_facts_name_the_cpu_threads_torch_and_blas():
     facts = helpers.machine_facts(helpers.torch.device("cpu"))
     assert set(facts) == {"cpu", "threads", "torch", "blas"} and facts["cpu"] and facts["blas"] != "?"
     assert facts["threads"] == helpers.torch.get_num_threads() and facts["torch"] == helpers.torch.__version__
+
+
+def test_every_executed_copy_quotes_its_own_runs_time():
+    """A recorded notebook's header says how long that run took, from the same folder's timings.json."""
+    copies = record_timings.executed_copies(record_timings.runs())
+    assert copies, "results/ keeps executed notebooks"
+    for path, timings in copies:
+        first = next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown")
+        line = next((ln for ln in "".join(first["source"]).splitlines() if ln.startswith("**Time:**")), None)
+        assert line == record_timings.own_time_line(path.stem, timings), path.relative_to(REPO)
+        assert record_timings.duration(timings["notebooks"][path.stem]) in line

@@ -1,0 +1,53 @@
+"""Plausible wrong answers to notebook 07's exercises; its check cells must reject each (helpers.check_exercise)."""
+import helpers as H
+
+
+def pretraining_gain__a_fraction(cells, start, regime):
+    """the difference as a fraction, not in points"""
+    acc = {(c["start"], c["regime"]): c["test_acc"] for c in cells}
+    return acc[start, regime] - acc["scratch", regime]
+
+
+def pretraining_gain__against_head_only(cells, start, regime):
+    """measured against the same start's head-only cell, not against scratch"""
+    acc = {(c["start"], c["regime"]): c["test_acc"] for c in cells}
+    return 100 * (acc[start, regime] - acc[start, "head only"])
+
+
+def cheapest_near_best__the_best(cells, points=1.0):
+    """the most accurate cell, whatever it cost"""
+    return max(cells, key=lambda c: c["test_acc"])
+
+
+def cheapest_near_best__cheapest_overall(cells, points=1.0):
+    """the cheapest cell, however far from the best"""
+    return min(cells, key=lambda c: c["seconds"])
+
+
+def mask_rate_loss__ignores_p(p, texts, valid, targets, log_freq, seed):
+    """the notebook's own rate, CFG["mlm_p"], instead of p"""
+    cfg = H.run_size()[1]
+    return _pretrain(cfg["mlm_p"], texts, valid, targets, log_freq, seed)
+
+
+def mask_rate_loss__unseeded_body(p, texts, valid, targets, log_freq, seed):
+    """the body made before the seed is set"""
+    cfg, glove = H.run_size()[1], H.load_glove()
+    body = H.TextClassifier(H.embedding_matrix(glove), len(H.IMDB_CLASSES), max_len=cfg["max_len"])
+    H.set_seed(seed)
+    return _fit(body, p, texts, valid, targets, log_freq, seed)
+
+
+def _pretrain(p, texts, valid, targets, log_freq, seed):
+    cfg, glove = H.run_size()[1], H.load_glove()
+    H.set_seed(seed)
+    body = H.TextClassifier(H.embedding_matrix(glove), len(H.IMDB_CLASSES), max_len=cfg["max_len"])
+    return _fit(body, p, texts, valid, targets, log_freq, seed)
+
+
+def _fit(body, p, texts, valid, targets, log_freq, seed):
+    cfg, device = H.run_size()[1], H.get_device()
+    history = H.pretrain_masked_words(H.MaskedWords(body, targets, log_freq, p),
+                                      H.make_loader(texts, cfg["batch_size"], train=True, seed=seed),
+                                      H.make_loader(valid, cfg["batch_size"], train=False), 1, cfg["mlm_lr"], device)
+    return history["valid_loss"][-1]
