@@ -470,10 +470,8 @@ def train_model(model, train_loader, valid_loader, epochs, lr, device, desc="tra
                 verbose=True):
     """Train with AdamW and a one-cycle schedule; keep the best epoch's weights; return the history (notebook 04).
 
-    The history holds, per epoch, the mean training loss, validation loss and accuracy, the training
-    seconds and the learning rate at the epoch's end; and which epoch was best. Given a `state_file`, the
-    lines marked `# resume` save the training state after every epoch and carry on from a saved one.
-    verbose=False prints no line per epoch.
+    The history: per epoch, the mean training loss, validation loss and accuracy, seconds and learning rate, and
+    the best epoch. A `state_file` turns on the lines marked `# resume`; verbose=False prints no epoch lines.
     """
     model.to(device)
     opt, sched = make_optimizer(model, lr, steps=epochs * len(train_loader))
