@@ -77,9 +77,9 @@ def summarize(run_dir: Path) -> None:
             continue  # a notebook's second record; its own record summarizes the run
         info = json.loads(f.read_text())
         if "grid" in info:  # notebook 07
-            best = max(info["cells"], key=lambda r: r["test_acc"])
+            best = max(info.get("cells") or info["grid"], key=lambda r: r["test_acc"])  # a record before seeds: grid
             print(f"  {f.stem}: {len(info['grid'])} runs; best mean test accuracy {best['test_acc']:.4f} "
-                  f"({best['start']}, {best['regime']}, {best['runs']} seeds)")
+                  f"({best['start']}, {best['regime']}, {best.get('runs', 1)} seed(s))")
             continue
         if "bag_all" in info:  # notebook 08; its rows are in learning_curve.json
             rows = json.loads((run_dir / "learning_curve.json").read_text())
@@ -158,10 +158,10 @@ def main() -> int:
             print(f"FAILED\n{e}\nThe executed copy with the error is runs/{size}/{nb.name}.", file=sys.stderr)
             return 1
         print(f"done in {seconds[nb.stem]:.0f} s", flush=True)
-    summarize(run_dir)
-    if args.results:
+    if args.results:  # recorded first: a summary that fails must not lose the run
         results = H.results_folder(size, args.experiments) if args.results == Path("auto") else args.results
         record(results, size, run_dir, executed, seconds, notebooks)
+    summarize(run_dir)
     return 0
 
 
