@@ -471,7 +471,7 @@ def train_model(model, train_loader, valid_loader, epochs, lr, device, desc="tra
     """Train with AdamW and a one-cycle schedule; keep the best epoch's weights; return the history (notebook 04).
 
     The history: per epoch, the mean training loss, validation loss and accuracy, seconds and learning rate, and
-    the best epoch. A `state_file` turns on the lines marked `# resume`; verbose=False prints no epoch lines.
+    the best epoch. A `state_file` turns on the lines marked `# resume`; verbose=False shows no bar, no epoch lines.
     """
     model.to(device)
     opt, sched = make_optimizer(model, lr, steps=epochs * len(train_loader))
@@ -482,7 +482,7 @@ def train_model(model, train_loader, valid_loader, epochs, lr, device, desc="tra
     for epoch in range(len(history["epoch"]) + 1, epochs + 1):  # resume: from the first unfinished epoch
         model.train()
         start, loss_sum, n = time.perf_counter(), 0.0, 0
-        bar = tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False, unit="batch")
+        bar = tqdm(train_loader, desc=f"{desc} {epoch}/{epochs}", leave=False, unit="batch", disable=not verbose)
         for labels, inputs in bar:
             loss_sum += train_step(model, labels.to(device), inputs.to(device), opt, sched) * len(labels)
             n += len(labels)
@@ -757,9 +757,8 @@ def fine_tune_point(model, train_ds, valid_ds, test_loader, lr, min_steps, devic
     batch_size, epochs = curve_recipe(len(train_ds), min_steps)
     H.set_seed(seed)  # the point's dropout masks depend on its seed alone, not on what trained before it
     began = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):  # one line per point below, not one per epoch
-        history = H.train_model(model, H.make_loader(train_ds, batch_size, train=True, seed=seed),
-                                H.make_loader(valid_ds, 256, train=False), epochs, lr, device)
+    history = H.train_model(model, H.make_loader(train_ds, batch_size, train=True, seed=seed),
+                            H.make_loader(valid_ds, 256, train=False), epochs, lr, device, verbose=False)
     seconds = time.perf_counter() - began
     return dict(valid_acc=max(history["valid_acc"]), test_acc=H.evaluate(model, test_loader, device)[1],
                 train_seconds=round(seconds, 1), epochs=epochs, best_epoch=history["best_epoch"])
