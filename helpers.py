@@ -1951,27 +1951,40 @@ def ag_news_checkpoint(size: str, device) -> Path:
     return path if path.exists() else pretrain_ag_news(size, device)
 
 
-def masked_words_checkpoint(size: str, device) -> Path:
-    """Notebook 07's masked-word body, made first with 07's steps if this runtime has none."""
-    path = checkpoint_path("imdb_masked_words", size)
-    if path.exists():
-        return path
-    _recipe_note("masked-word checkpoint", path, "07_experiments", size)
+def masked_words_pretraining(size: str, device, seed: int = SEED) -> dict:
+    """Notebook 07's masked-word pretraining, its steps in one call, with `seed` for the body and the batch order.
+
+    Returns the body and what the notebook records: the held-out losses, the frequency-only and chance losses,
+    the number of targets, the text used. masked_words_checkpoint and tools/masked_words_seeds.py run it.
+    """
     _, cfg = run_size(size)
     glove = load_glove()
     vocab = build_vocab(glove)
     root = imdb_root(size)
     datasets, loaders = make_splits(IMDBDataset(root, train=True), IMDBDataset(root, train=False), vocab,
                                     cfg["grid_max_len"], cfg["batch_size"], seed=SEED, tail=cfg["grid_tail"])
-    text, _ = pretraining_text(datasets["train"], root, size, vocab, cfg["grid_max_len"], cfg["grid_tail"])
+    text, text_used = pretraining_text(datasets["train"], root, size, vocab, cfg["grid_max_len"], cfg["grid_tail"])
     targets, log_freq = target_words(text, cfg["mlm_targets"])
-    set_seed(SEED)
+    set_seed(seed)
     body = TextClassifier(embedding_matrix(glove), len(IMDB_CLASSES), max_len=cfg["max_len"])
+    began = time.perf_counter()
     history = pretrain_masked_words(MaskedWords(body, targets, log_freq, cfg["mlm_p"]),
-                                    make_loader(text, cfg["batch_size"], train=True), loaders["valid"],
+                                    make_loader(text, cfg["batch_size"], train=True, seed=seed), loaders["valid"],
                                     cfg["mlm_epochs"], cfg["mlm_lr"], torch.device(device))
-    return save_checkpoint(path, body, vocab, glove.name, IMDB_CLASSES, made_by="helpers.masked_words_checkpoint",
-                           mlm_history=history)
+    return dict(body=body, vocab=vocab, glove=glove, history=history, seconds=time.perf_counter() - began,
+                frequency_loss=frequency_loss(datasets["valid"], targets, log_freq),
+                chance_loss=math.log(len(targets)), targets=len(targets), text_reviews=len(text), text=text_used)
+
+
+def masked_words_checkpoint(size: str, device) -> Path:
+    """Notebook 07's masked-word body, made first with 07's steps if this runtime has none."""
+    path = checkpoint_path("imdb_masked_words", size)
+    if path.exists():
+        return path
+    _recipe_note("masked-word checkpoint", path, "07_experiments", size)
+    made = masked_words_pretraining(size, device)
+    return save_checkpoint(path, made["body"], made["vocab"], made["glove"].name, IMDB_CLASSES,
+                           made_by="helpers.masked_words_checkpoint", mlm_history=made["history"])
 
 
 # ---------------------------------------------------------------------------

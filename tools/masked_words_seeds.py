@@ -5,7 +5,7 @@
 
 The notebook asserts that the held-out loss ends CFG["mlm_margin"] nats under the frequency-only guess. A margin
 checked with one seed could be luck; this repeats the notebook's steps (the same text, targets, model, loop and
-settings, through the helpers the notebook saves) with the seed set before the body is made and for the batch
+settings: helpers.masked_words_pretraining, which masked_words_checkpoint runs too) with the seed set before the body is made and for the batch
 order, and records for each seed the held-out loss per epoch beside the frequency-only and chance losses. The
 notebook's own seed is helpers.SEED (42); its run is in masked_words.json.
 """
@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -26,25 +24,12 @@ import helpers as H  # noqa: E402
 
 def pretrain(size: str, seed: int, device: torch.device) -> dict:
     """One seed of notebook 07's masked-word pretraining; the figures masked_words.json holds for the notebook's."""
-    _, cfg = H.run_size(size)
-    glove = H.load_glove()
-    vocab = H.build_vocab(glove)
-    root = H.imdb_root(size)
-    datasets, loaders = H.make_splits(H.IMDBDataset(root, train=True), H.IMDBDataset(root, train=False), vocab,
-                                      cfg["grid_max_len"], cfg["batch_size"], seed=H.SEED, tail=cfg["grid_tail"])
-    text, text_used = H.pretraining_text(datasets["train"], root, size, vocab, cfg["grid_max_len"], cfg["grid_tail"])
-    targets, log_freq = H.target_words(text, cfg["mlm_targets"])
-    frequency = H.frequency_loss(datasets["valid"], targets, log_freq)
-    H.set_seed(seed)
-    body = H.TextClassifier(H.embedding_matrix(glove), len(H.IMDB_CLASSES), max_len=cfg["max_len"])
-    began = time.perf_counter()
-    history = H.pretrain_masked_words(H.MaskedWords(body, targets, log_freq, cfg["mlm_p"]),
-                                      H.make_loader(text, cfg["batch_size"], train=True, seed=seed),
-                                      loaders["valid"], cfg["mlm_epochs"], cfg["mlm_lr"], device)
-    return dict(seed=seed, loss_per_epoch=history["valid_loss"], frequency_loss=frequency,
-                chance_loss=math.log(len(targets)), margin=frequency - history["valid_loss"][-1],
-                asserted_margin=cfg["mlm_margin"], targets=len(targets), text_reviews=len(text), text=text_used,
-                glove=glove.name, seconds=round(time.perf_counter() - began, 1))
+    made = H.masked_words_pretraining(size, device, seed)
+    loss = made["history"]["valid_loss"]
+    return dict(seed=seed, loss_per_epoch=loss, frequency_loss=made["frequency_loss"], chance_loss=made["chance_loss"],
+                margin=made["frequency_loss"] - loss[-1], asserted_margin=H.run_size(size)[1]["mlm_margin"],
+                targets=made["targets"], text_reviews=made["text_reviews"], text=made["text"],
+                glove=made["glove"].name, seconds=round(made["seconds"], 1))
 
 
 def main(argv=None) -> int:
