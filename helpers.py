@@ -555,21 +555,6 @@ def unfreeze(model, word_ids=None):
 
 
 @torch.inference_mode()
-def test_predictions(model, loader, device):
-    """Class probabilities and labels of every text in loader's dataset, in the dataset's order (notebook 05)."""
-    model.eval().to(device)
-    n = len(loader.dataset)
-    probs, labels = torch.zeros(n, model.config["num_classes"]), torch.zeros(n, dtype=torch.long)
-    # an evaluation sampler is not shuffled, so it yields the same batches as the loader: their dataset indices
-    batches = tqdm(zip(loader.batch_sampler, loader), "predicting", len(loader), leave=False, disable=len(loader) < 40)
-    for order, (y, tokens) in batches:
-        with H.autocast(device):
-            probs[order] = F.softmax(model(tokens.to(device)).float(), dim=1).cpu()
-        labels[order] = y
-    return probs, labels
-
-
-@torch.inference_mode()
 def predict(model, vocab, texts, class_names, device, max_len=None, tail=None):
     """Classify raw texts: a (class name, probability) pair per text (notebook 05).
 
@@ -588,6 +573,24 @@ def predict(model, vocab, texts, class_names, device, max_len=None, tail=None):
     model.eval().to(device)
     probs = F.softmax(model(tokens.to(device)).float(), dim=1).cpu()
     return [(class_names[i], round(p[i].item(), 4)) for p, i in zip(probs, probs.argmax(1))]
+
+
+# ==================================================================================================
+# 5b. Where the fine-tuned model goes wrong: notebooks/05b_error_analysis.ipynb
+# ==================================================================================================
+@torch.inference_mode()
+def test_predictions(model, loader, device):
+    """Class probabilities and labels of every text in loader's dataset, in the dataset's order (notebook 05b)."""
+    model.eval().to(device)
+    n = len(loader.dataset)
+    probs, labels = torch.zeros(n, model.config["num_classes"]), torch.zeros(n, dtype=torch.long)
+    # an evaluation sampler is not shuffled, so it yields the same batches as the loader: their dataset indices
+    batches = tqdm(zip(loader.batch_sampler, loader), "predicting", len(loader), leave=False, disable=len(loader) < 40)
+    for order, (y, tokens) in batches:
+        with H.autocast(device):
+            probs[order] = F.softmax(model(tokens.to(device)).float(), dim=1).cpu()
+        labels[order] = y
+    return probs, labels
 
 
 # ==================================================================================================

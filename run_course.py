@@ -1,4 +1,4 @@
-"""Run the whole course: execute notebooks 01-06 in order and print what they measured.
+"""Run the whole course: execute notebooks 01-06 (with 05b) in order and print what they measured.
 
     python run_course.py                  # size from KIT_SIZE (default: full on a GPU, quick on a CPU)
     python run_course.py --size smoke     # the shipped samples, a few minutes on a CPU
@@ -29,7 +29,7 @@ from nbclient.exceptions import CellExecutionError
 
 import helpers as H
 
-COURSE = sorted((H.ROOT / "notebooks").glob("0[1-6]_*.ipynb"))
+COURSE = sorted((H.ROOT / "notebooks").glob("0[1-6]*_*.ipynb"))
 EXPERIMENTS = sorted((H.ROOT / "notebooks").glob("0[7-9]_*.ipynb"))
 
 

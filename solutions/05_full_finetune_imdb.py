@@ -1,5 +1,4 @@
 """Reference solutions to the exercises at the end of notebooks/05_full_finetune_imdb.ipynb."""
-import helpers as H
 
 
 def unfreezing_plan(model):
@@ -8,19 +7,3 @@ def unfreezing_plan(model):
     groups = (["head."] + [f"encoder.layers.{i}." for i in reversed(range(model.config["num_layers"]))]
               + ["emb."])
     return [[n for n in names if n.startswith(tuple(groups[:stage + 1]))] for stage in range(len(groups))]
-
-
-def accuracy_when_sure(probs, labels, threshold):
-    """(fraction of reviews with top probability >= threshold, accuracy on those reviews)."""
-    confidence, preds = probs.max(1)
-    sure = confidence >= threshold
-    coverage = sure.float().mean().item()
-    accuracy = (preds[sure] == labels[sure]).float().mean().item() if sure.any() else float("nan")
-    return coverage, accuracy
-
-
-def accuracy_at_length(model, dataset, n):
-    """Accuracy of `model` on `dataset` with every review cut to its first n tokens."""
-    cut = H.EncodedDataset(dataset.labels, [t[:n] for t in dataset.tokens])
-    batch_size = H.run_size()[1]["batch_size"]  # the notebook's CFG["batch_size"]
-    return H.evaluate(model, H.make_loader(cut, batch_size, train=False), H.get_device())[1]

@@ -88,7 +88,7 @@ def style_problems() -> list:
     """Saved cells that break the two rules in this module's docstring."""
     found, owner = [], {}
     for path in notebooks():
-        number = path.name[:2]
+        number = path.name.split("_")[0]
         own = {n for _, code in saved_cells(path) for n in defined_names(code)}
         for i, code in saved_cells(path):
             where = f"notebooks/{path.name}, cell {i}"
