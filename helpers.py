@@ -118,7 +118,7 @@ class AGNewsDataset(Dataset):
 
 
 # ==================================================================================================
-# 2. Vocabulary, text pipeline and batches: notebooks/02_vocab_and_collate.ipynb
+# 2. Vocabulary and the text pipeline: notebooks/02_vocab_and_collate.ipynb
 # ==================================================================================================
 # torchtext's basic_english: (pattern, replacement) pairs, applied in this order
 _BASIC_ENGLISH = [(re.compile(p), r) for p, r in [
@@ -215,22 +215,25 @@ class EncodedDataset(Dataset):
         return self.labels[i], self.tokens[i]
 
 
-def collate_batch(batch, pad_idx=PAD_IDX):
-    """(label, tokens) pairs -> labels, and tokens padded with <pad> to the longest in the batch (notebook 02)."""
+# ==================================================================================================
+# 2b. Batches and a validation split: notebooks/02b_batches_and_splits.ipynb
+# ==================================================================================================
+def collate_batch(batch, pad_idx=H.PAD_IDX):
+    """(label, tokens) pairs -> labels, and tokens padded with <pad> to the longest in the batch (notebook 02b)."""
     labels = torch.tensor([label for label, _ in batch], dtype=torch.long)
     tokens = pad_sequence([t for _, t in batch], batch_first=True, padding_value=pad_idx)
     return labels, tokens
 
 
 def split_indices(n, train_frac=0.95, seed=H.SEED):
-    """A seeded random split of range(n) into train and validation index lists (notebook 02)."""
+    """A seeded random split of range(n) into train and validation index lists (notebook 02b)."""
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     n_train = round(n * train_frac)
     return perm[:n_train], perm[n_train:]
 
 
 def split_by_group(groups, train_frac=0.95, seed=H.SEED):
-    """A seeded split of range(len(groups)) that keeps all items of a group (a film) on one side (notebook 02).
+    """A seeded split of range(len(groups)) that keeps all items of a group (a film) on one side (notebook 02b).
 
     Whole groups, in a random order, go to validation until it holds (1 - train_frac) of the items.
     """
@@ -249,7 +252,7 @@ def split_by_group(groups, train_frac=0.95, seed=H.SEED):
 
 
 class BucketBatchSampler(Sampler):
-    """Batches of similar length: shuffle, sort within pools of 50 batches, shuffle the batches (notebook 02).
+    """Batches of similar length: shuffle, sort within pools of 50 batches, shuffle the batches (notebook 02b).
 
     Less padding means less wasted attention; the shuffling keeps batches random enough to train.
     """
@@ -278,23 +281,23 @@ class BucketBatchSampler(Sampler):
 
 
 def make_loader(dataset, batch_size, train, seed=H.SEED):
-    """A DataLoader of padded (labels, tokens) batches, bucketed by length (notebook 02)."""
+    """A DataLoader of padded (labels, tokens) batches, bucketed by length (notebook 02b)."""
     sampler = BucketBatchSampler(dataset.lengths, batch_size, shuffle=train, seed=seed)
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_batch)
 
 
 def make_splits(train_data, test_data, vocab, max_len, batch_size, limit=None, seed=H.SEED, tail=0):
-    """Encode once, split train 95/5 (seeded) into train/valid, keep test held out; make their loaders (notebook 02).
+    """Encode once, split train 95/5 (seeded) into train/valid, keep test held out; make their loaders (notebook 02b).
 
     The split keeps each film on one side when `train_data.movies` says which film each text is about, else it is
-    random. `limit` first keeps a seeded random subset of that many training texts; `tail` is encode's. Returns two
+    random. `limit` first keeps a seeded random subset of that many training texts; `tail` is encode's (notebook 02). Returns two
     dicts keyed "train", "valid", "test": the EncodedDatasets and their DataLoaders (only "train" shuffles).
     """
     movies = getattr(train_data, "movies", None)
     if limit and len(train_data) > limit:
         keep, _ = split_indices(len(train_data), limit / len(train_data), seed)
         train_data, movies = torch.utils.data.Subset(train_data, keep), movies and [movies[i] for i in keep]
-    full = EncodedDataset.from_dataset(train_data, vocab, max_len, tail, desc="encoding train")
+    full = H.EncodedDataset.from_dataset(train_data, vocab, max_len, tail, desc="encoding train")
     if movies:
         train_idx, valid_idx = split_by_group(movies, 0.95, seed)
     else:
@@ -302,7 +305,7 @@ def make_splits(train_data, test_data, vocab, max_len, batch_size, limit=None, s
     print(f"validation: {len(valid_idx):,} of {len(full):,} training texts, "
           + ("whole films, none of them in training" if movies else "drawn at random (no film ids to group by)"))
     datasets = dict(train=full.select(train_idx), valid=full.select(valid_idx),
-                    test=EncodedDataset.from_dataset(test_data, vocab, max_len, tail, desc="encoding test"))
+                    test=H.EncodedDataset.from_dataset(test_data, vocab, max_len, tail, desc="encoding test"))
     loaders = {k: make_loader(ds, batch_size, train=(k == "train"), seed=seed) for k, ds in datasets.items()}
     return datasets, loaders
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry point for the course kit. Each command sets up .venv first (idempotent).
-#   bash kit.sh course   run notebooks 01-06 (with 05b) in order, executed copies in runs/
+#   bash kit.sh course   run notebooks 01-06 (with 02b and 05b) in order, executed copies in runs/
 #   bash kit.sh test     unit tests + every notebook under nbval at the smoke size
 #   bash kit.sh results  run the course on the real data and record results/ and the README table
 #   bash kit.sh experiments  notebooks 07 (grid, masked words) and 08 (learning curve) on the real data, in results/

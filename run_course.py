@@ -1,4 +1,4 @@
-"""Run the whole course: execute notebooks 01-06 (with 05b) in order and print what they measured.
+"""Run the whole course: execute notebooks 01-06 (with 02b and 05b) in order and print what they measured.
 
     python run_course.py                  # size from KIT_SIZE (default: full on a GPU, quick on a CPU)
     python run_course.py --size smoke     # the shipped samples, a few minutes on a CPU

@@ -1,22 +1,13 @@
 """Reference solutions for the exercises at the end of notebooks/02_vocab_and_collate.ipynb."""
-import torch
-from torch.nn.utils.rnn import pad_sequence
+from collections import Counter
 
 import helpers as H
 
 
-def course_collate(batch):
-    """(label, tokens) pairs -> labels, tokens padded by pad_sequence with its default padding value."""
-    labels = torch.tensor([label for label, _ in batch], dtype=torch.long)
-    tokens = pad_sequence([t for _, t in batch], batch_first=True)  # pads with 0: <unk> in our vocabulary
-    return labels, tokens
-
-
-def padding_token(collate, vocab):
-    """The token (a string) that `collate` puts after the end of a short text."""
-    long, short = torch.tensor(vocab(["a", "fine", "film"])), torch.tensor(vocab(["dull"]))
-    _, padded = collate([(0, long), (1, short)])
-    return vocab.itos[padded[1, len(short)].item()]  # the first place after the short text's end
+def unknown_words(texts, vocab, k):
+    """The k most frequent tokens of `texts` not in `vocab`: (token, count) pairs, most frequent first."""
+    counts = Counter(token for text in texts for token in H.tokenize(text) if token not in vocab)
+    return counts.most_common(k)
 
 
 def share_dropped(texts, max_len):

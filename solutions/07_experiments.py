@@ -1,11 +1,19 @@
 """Reference solutions to the exercises at the end of notebooks/07_experiments.ipynb."""
+import math
+import statistics
+
 import helpers as H
 
 
-def pretraining_gain(cells, start, regime):
-    """Test accuracy of (start, regime) minus that of ("scratch", regime), in points (a float)."""
-    acc = {(c["start"], c["regime"]): c["test_acc"] for c in cells}
-    return 100 * (acc[start, regime] - acc["scratch", regime])
+def seeds_needed(diffs):
+    """The fewest seeds (at least 2) at which mean(diffs) would be more than 2 standard errors from zero."""
+    mean, spread = abs(statistics.mean(diffs)), statistics.stdev(diffs)
+    if mean == 0:
+        return math.inf
+    n = 2
+    while mean <= 2 * spread / math.sqrt(n):  # the standard error shrinks as 1/sqrt(n)
+        n += 1
+    return n
 
 
 def cheapest_near_best(cells, points=1.0):

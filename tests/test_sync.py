@@ -19,11 +19,12 @@ import sync_helpers  # noqa: E402
 # Issue 9's list: each piece is defined in a visible cell of the notebook that teaches it.
 TAUGHT = {
     "01": ["IMDBDataset", "AGNewsDataset"],
-    "02": ["tokenize", "Vocab", "build_vocab", "embedding_matrix", "cut", "encode", "EncodedDataset", "collate_batch",
-           "split_indices", "split_by_group", "BucketBatchSampler", "make_loader", "make_splits"],
+    "02": ["tokenize", "Vocab", "build_vocab", "embedding_matrix", "cut", "encode", "EncodedDataset"],
+    "02b": ["collate_batch", "split_indices", "split_by_group", "BucketBatchSampler", "make_loader", "make_splits"],
     "03": ["PositionalEncoding", "masked_mean", "TextClassifier", "CourseNet"],
     "04": ["evaluate", "make_optimizer", "train_step", "train_model"],
     "05": ["replace_head", "TrainedRows", "training_words", "unfreeze", "predict"],
+    "05b": ["test_predictions"],
     "06": ["freeze_body", "pooled_features", "feature_loader"],
     "07": ["MaskedWords", "masked_words_loss", "pretrain_masked_words", "target_words", "frequency_loss", "configure",
            "plot_grid"],
@@ -32,7 +33,7 @@ TAUGHT = {
 
 
 def saved_names(number: str) -> list:
-    path = next(p for p in sync_helpers.notebooks() if p.name.startswith(number))
+    path = next(p for p in sync_helpers.notebooks() if p.name.split("_")[0] == number)
     return [n for _, code in sync_helpers.saved_cells(path) for n in sync_helpers.defined_names(code)]
 
 
@@ -70,11 +71,11 @@ def test_the_setup_cell_is_short():
 
 
 def edited_copy(tmp_path, monkeypatch, defines: str, old: str, new: str) -> tuple:
-    """A copy of the notebooks in which notebook 02's cell defining `defines` has `old` replaced by `new`;
+    """A copy of the notebooks in which notebook 02b's cell defining `defines` has `old` replaced by `new`;
     sync_helpers then reads the copy. Returns the edited notebook's path and the cell's index."""
     copy = tmp_path / "notebooks"
     shutil.copytree(REPO / "notebooks", copy)
-    path = copy / next(p.name for p in sync_helpers.notebooks() if p.name.startswith("02"))
+    path = copy / next(p.name for p in sync_helpers.notebooks() if p.name.startswith("02b"))
     nb = json.loads(path.read_text(encoding="utf-8"))
     index = next(i for i, c in enumerate(nb["cells"]) if f"def {defines}" in "".join(c["source"]))
     source = "".join(nb["cells"][index]["source"])
@@ -93,7 +94,7 @@ def test_an_edited_cell_is_named(tmp_path, monkeypatch):
 
 
 def test_a_notebook_calls_its_own_definitions_not_the_saved_copies(tmp_path, monkeypatch):
-    """Calling H.collate_batch in notebook 02 would ignore a learner's edit of its cell: the check says so."""
+    """Calling H.collate_batch in notebook 02b would ignore a learner's edit of its cell: the check says so."""
     edited_copy(tmp_path, monkeypatch, "make_loader", "collate_fn=collate_batch", "collate_fn=H.collate_batch")
     assert any("calls H.collate_batch, which this notebook defines itself" in p for p in sync_helpers.style_problems())
 

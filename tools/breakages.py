@@ -76,7 +76,7 @@ BREAKAGES = [
         T + "test_embedding_row_of_each_word_is_its_glove_vector",
         ("torch.cat([torch.zeros(len(SPECIALS), glove.dim), glove.vectors.float()])",
          "torch.cat([torch.zeros(1, glove.dim), glove.vectors.float(), torch.zeros(1, glove.dim)])")),
-    # --- the text pipeline, batches and splits (notebook 02)
+    # --- the text pipeline (notebook 02), batches and splits (notebook 02b)
     row("cut ignores tail: keeps the first max_len tokens only (tests/README row 2c)",
         [T + "test_encode_keeps_the_head_and_the_tail_of_a_long_text",
          T + "test_make_splits_passes_tail_to_every_split"],

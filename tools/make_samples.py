@@ -13,7 +13,7 @@ The rule, the same for each of train/neg, train/pos, test/neg and test/pos:
      with n = COUNTS[split].
 The chosen files are copied byte for byte, under their own names (<id>_<rating>.txt), and each split gets
 urls_neg.txt and urls_pos.txt in the archive's form (line i: the IMDB page of review i's film), with the lines
-of the reviews not chosen left empty, so that notebook 02 can split the samples by film. Anything else in
+of the reviews not chosen left empty, so that notebook 02b can split the samples by film. Anything else in
 data/samples/aclImdb is removed first. The AG News samples (data/samples/ag_news_csv) are
 not touched.
 """

@@ -9,7 +9,7 @@ the held-out loss (masked_words_loss); the target words are chosen by helpers.ta
 below for how ties are broken). The defaults
 are that model at the quick size's grid cut (256 tokens, the last 192 from the end): a learned output layer whose
 bias starts at the log frequencies, a learned mask vector, 10,000 target words, peak lr 5e-3 (one-cycle), no dropout,
-600 steps of batch 64. Training text: the training reviews less the validation films (notebook 02's split); the
+600 steps of batch 64. Training text: the training reviews less the validation films (notebook 02b's split); the
 held-out loss is on the validation reviews, with a seeded draw of hidden words. Each run appends a row to --record
 (the notebook prints that table).
 Variants, as overrides in Variant, a subclass of helpers.MaskedWords: --out glovebias (score against GloVe's vectors
@@ -113,7 +113,7 @@ def cpu_model():
 
 
 def prepare():
-    """The quick size's training reviews cut as notebook 07's grid cuts them, split by film as notebook 02 does."""
+    """The quick size's training reviews cut as notebook 07's grid cuts them, split by film as notebook 02b does."""
     glove = H.load_glove()
     vocab = H.build_vocab(glove)
     reviews = H.IMDBDataset(H.imdb_root("quick"), train=True)

@@ -1,32 +1,19 @@
 """Plausible wrong answers to notebook 02's exercises; its check cells must reject each (helpers.check_exercise)."""
-import torch
-from torch.nn.utils.rnn import pad_sequence
+from collections import Counter
 
 import helpers as H
 
 
-def course_collate__pads_with_pad(batch):
-    """the kit's collate (padding with <pad>), not the course's"""
-    labels = torch.tensor([label for label, _ in batch], dtype=torch.long)
-    return labels, pad_sequence([t for _, t in batch], batch_first=True, padding_value=H.PAD_IDX)
+def unknown_words__split_on_spaces(texts, vocab, k):
+    """text.split() instead of the tokenizer: 'Zxq' and 'film.' are not the vocabulary's tokens"""
+    counts = Counter(word for text in texts for word in text.split() if word not in vocab)
+    return counts.most_common(k)
 
 
-def course_collate__time_first(batch):
-    """pad_sequence's default layout, (longest, batch), not batch_first"""
-    labels = torch.tensor([label for label, _ in batch], dtype=torch.long)
-    return labels, pad_sequence([t for _, t in batch])
-
-
-def padding_token__assumes_pad(collate, vocab):
-    """the padding assumed to be <pad>, not read from the batch"""
-    return H.PAD
-
-
-def padding_token__reads_the_last_position(collate, vocab):
-    """the last position of the longest text read, which is a word, not padding"""
-    long, short = torch.tensor(vocab(["a", "fine", "film"])), torch.tensor(vocab(["dull"]))
-    _, padded = collate([(0, long), (1, short)])
-    return vocab.itos[padded[0, -1].item()]
+def unknown_words__texts_not_occurrences(texts, vocab, k):
+    """the texts a word occurs in counted, not its occurrences"""
+    counts = Counter(token for text in texts for token in set(H.tokenize(text)) if token not in vocab)
+    return counts.most_common(k)
 
 
 def share_dropped__share_of_reviews(texts, max_len):

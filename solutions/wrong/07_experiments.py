@@ -1,17 +1,41 @@
 """Plausible wrong answers to notebook 07's exercises; its check cells must reject each (helpers.check_exercise)."""
+import math
+import statistics
+
 import helpers as H
 
 
-def pretraining_gain__a_fraction(cells, start, regime):
-    """the difference as a fraction, not in points"""
-    acc = {(c["start"], c["regime"]): c["test_acc"] for c in cells}
-    return acc[start, regime] - acc["scratch", regime]
+def seeds_needed__at_the_edge(diffs):
+    """stops when the mean reaches two standard errors; 'outside noise' needs more than two"""
+    mean, spread = abs(statistics.mean(diffs)), statistics.stdev(diffs)
+    if mean == 0:
+        return math.inf
+    n = 2
+    while mean < 2 * spread / math.sqrt(n):
+        n += 1
+    return n
 
 
-def pretraining_gain__against_head_only(cells, start, regime):
-    """measured against the same start's head-only cell, not against scratch"""
-    acc = {(c["start"], c["regime"]): c["test_acc"] for c in cells}
-    return 100 * (acc[start, regime] - acc[start, "head only"])
+def seeds_needed__population_spread(diffs):
+    """statistics.pstdev (divides by n), not the sample spread the notebook's gains use"""
+    mean, spread = abs(statistics.mean(diffs)), statistics.pstdev(diffs)
+    if mean == 0:
+        return math.inf
+    n = 2
+    while mean <= 2 * spread / math.sqrt(n):
+        n += 1
+    return n
+
+
+def seeds_needed__gains_only(diffs):
+    """a negative mean never counted as outside noise: a loss is as measurable as a gain"""
+    mean, spread = statistics.mean(diffs), statistics.stdev(diffs)
+    if mean <= 0:
+        return math.inf
+    n = 2
+    while mean <= 2 * spread / math.sqrt(n):
+        n += 1
+    return n
 
 
 def cheapest_near_best__the_best(cells, points=1.0):
