@@ -625,7 +625,7 @@ def feature_loader(features, labels, batch_size, train, seed=H.SEED):
 
 
 # ==================================================================================================
-# 7. Experiments: what makes fine-tuning pay off: notebooks/07_experiments.ipynb
+# 7. Pretraining without labels: masked words: notebooks/07_masked_words.ipynb
 # ==================================================================================================
 class MaskedWords(nn.Module):
     """A masked-word prediction head on a TextClassifier's body, for self-supervised pretraining (notebook 07)."""
@@ -712,18 +712,21 @@ def frequency_loss(dataset, targets, log_freq):
     return -log_freq[found[found >= 0]].mean().item()
 
 
+# ==================================================================================================
+# 7b. Experiments: where the body starts, and what trains: notebooks/07b_experiments.ipynb
+# ==================================================================================================
 REGIMES = ["head only", "encoder + head", "everything"]
 
 
 def configure(model, regime, word_ids):
-    """Set requires_grad for a regime of REGIMES; word_ids are the embedding rows "everything" trains (notebook 07)."""
+    """Set requires_grad for a regime of REGIMES; word_ids are the embedding rows "everything" trains (notebook 07b)."""
     if regime == "head only":
         return H.freeze_body(model)
     return H.unfreeze(model, word_ids if regime == "everything" else None)
 
 
 def plot_grid(grid, x, xlabel, title):
-    """Test accuracy of each grid cell against `x` (a key of the cells), log scale; one colour a start (notebook 07)."""
+    """Test accuracy of each grid cell against `x` (a key of the cells), log scale; one colour a start (notebook 07b)."""
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4))
     markers = dict(zip(REGIMES, "o^s"))
@@ -834,9 +837,9 @@ SAMPLES_DIR = ROOT / "data" / "samples"
 #   full:  the course as designed; the default where a GPU is present
 # SETTINGS holds what every size shares; SIZES only what differs.
 #   max_len, tail: a text longer than max_len keeps its first max_len - tail tokens and its last tail (notebook 02)
-#   grid_*, mlm_*: notebook 07's grid fine-tunes grid_labelled reviews (None: all), cut to grid_max_len tokens
+#   grid_*, mlm_*: notebook 07b's grid fine-tunes grid_labelled reviews (None: all), cut to grid_max_len tokens
 #                  (grid_tail from the end), for grid_epochs, with grid_seeds seeds, tested on grid_test seeded
-#                  test reviews (None: all), after mlm_epochs of masked-word pretraining on all the training text
+#                  test reviews (None: all), after notebook 07's mlm_epochs of masked-word pretraining on all the training text
 #                  (and train/unsup at the full size; peak lr mlm_lr, a share mlm_p hidden), with mlm_targets target
 #                  words; its held-out loss must end mlm_margin nats under the frequency-only guess (at the
 #                  smoke size the samples are too few to learn from context: it must only stay near that guess)
@@ -1987,7 +1990,7 @@ def masked_words_checkpoint(size: str, device) -> Path:
     path = checkpoint_path("imdb_masked_words", size)
     if path.exists():
         return path
-    _recipe_note("masked-word checkpoint", path, "07_experiments", size)
+    _recipe_note("masked-word checkpoint", path, "07_masked_words", size)
     made = masked_words_pretraining(size, device)
     return save_checkpoint(path, made["body"], made["vocab"], made["glove"].name, IMDB_CLASSES,
                            made_by="helpers.masked_words_checkpoint", mlm_history=made["history"])

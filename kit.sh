@@ -3,7 +3,7 @@
 #   bash kit.sh course   run notebooks 01-06 (with 02b and 05b) in order, executed copies in runs/
 #   bash kit.sh test     unit tests + every notebook under nbval at the smoke size
 #   bash kit.sh results  run the course on the real data and record results/ and the README table
-#   bash kit.sh experiments  notebooks 07 (grid, masked words) and 08 (learning curve) on the real data, in results/
+#   bash kit.sh experiments  notebooks 07 (masked words), 07b (grid) and 08 (learning curve) on the real data, in results/
 #   bash kit.sh levers   tools/levers.py: one change at a time to notebook 05's recipe (hours on a CPU), in results/
 #   bash kit.sh regenerate   rewrite every derived file (helpers.py sections, timings, README table...); --check
 #   bash kit.sh breakages  plant breakages in a throwaway copy, check the fast tests catch each (minutes; not CI)

@@ -5,7 +5,7 @@
     python run_course.py --fresh          # discard saved training states: train everything again
     python run_course.py --results [DIR]  # a recorded run: fresh, then copy the run records, plots, executed
                                           # notebooks and timings into DIR (default results/<device>-<size>)
-    python run_course.py --experiments    # notebook 07's grid instead (results/<device>-<size>-experiments)
+    python run_course.py --experiments    # notebooks 07, 07b and 08 instead (results/<device>-<size>-experiments)
 
 Executed copies go to runs/<size>/ so the committed notebooks stay clean. Trainings resume from
 their saved state (data/training-state/), so an interrupted run carries on where it stopped. When
@@ -30,7 +30,7 @@ from nbclient.exceptions import CellExecutionError
 import helpers as H
 
 COURSE = sorted((H.ROOT / "notebooks").glob("0[1-6]*_*.ipynb"))
-EXPERIMENTS = sorted((H.ROOT / "notebooks").glob("0[7-9]_*.ipynb"))
+EXPERIMENTS = sorted((H.ROOT / "notebooks").glob("0[7-9]*_*.ipynb"))
 
 
 def real_data_or_samples(size: str) -> str:
@@ -76,10 +76,15 @@ def summarize(run_dir: Path) -> None:
         if any(f.stem in names for names in RECORDS.values()):
             continue  # a notebook's second record; its own record summarizes the run
         info = json.loads(f.read_text())
-        if "grid" in info:  # notebook 07
+        if "grid" in info:  # notebook 07b
             best = max(info.get("cells") or info["grid"], key=lambda r: r["test_acc"])  # a record before seeds: grid
             print(f"  {f.stem}: {len(info['grid'])} runs; best mean test accuracy {best['test_acc']:.4f} "
                   f"({best['start']}, {best['regime']}, {best.get('runs', 1)} seed(s))")
+            continue
+        if "mlm_history" in info and "grid" not in info:  # notebook 07; its losses are in masked_words.json too
+            loss = info["mlm_history"]["valid_loss"][-1]
+            print(f"  {f.stem}: masked-word held-out loss {loss:.3f} after {len(info['mlm_history']['valid_loss'])} "
+                  f"epochs; the frequency-only guess {info['mlm_frequency_loss']:.3f}, chance {info['mlm_chance_loss']:.3f}")
             continue
         if "bag_all" in info:  # notebook 08; its rows are in learning_curve.json
             rows = json.loads((run_dir / "learning_curve.json").read_text())
@@ -98,7 +103,7 @@ def machine() -> str:
 
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
-RECORDS = {"07_experiments": ["masked_words"], "08_learning_curve": ["learning_curve"]}  # beside <notebook>.json
+RECORDS = {"07_masked_words": ["masked_words"], "08_learning_curve": ["learning_curve"]}  # beside <notebook>.json
 
 
 def without_progress_bars(text: str) -> str:
@@ -135,7 +140,7 @@ def main() -> int:
     ap.add_argument("--fresh", action="store_true", help="discard saved training states and train from the start")
     ap.add_argument("--results", type=Path, nargs="?", const=Path("auto"),
                     help="record the run (fresh) in this folder (alone: results/<device>-<size>)")
-    ap.add_argument("--experiments", action="store_true", help="run notebook 07's experiment grid, not the course")
+    ap.add_argument("--experiments", action="store_true", help="run the experiments, notebooks 07-08, not the course")
     ap.add_argument("--timeout", type=int, default=4 * 3600, help="seconds allowed per cell")
     args = ap.parse_args()
     notebooks = EXPERIMENTS if args.experiments else COURSE

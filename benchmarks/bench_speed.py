@@ -24,7 +24,7 @@ import helpers as H  # noqa: E402
 _tqdm = H.tqdm
 H.tqdm = lambda *a, **k: _tqdm(*a, **{**k, "disable": True})  # helpers' progress bars would garble the report
 # The quick size's settings (batch 64, its learning rates), at max_len 256 by default: the setting issue 11
-# measured in, and notebook 07's grid's; --max-len 512 measures at what notebooks 05 and 06 now read.
+# measured in, and notebook 07b's grid's; --max-len 512 measures at what notebooks 05 and 06 now read.
 CPU, KIT = torch.device("cpu"), dict(H.run_size("quick")[1], max_len=256, tail=192)
 TARGETS = {"full FT: now / before": 1.7, "full FT: now / original": 9.0, "epoch: full / head-only": 100.0}
 PLAN = {"real": dict(batches=20, passes=3, eval_n=1000, eval_passes=3, head_epochs=5, warmup=2, profiled=3),

@@ -150,7 +150,7 @@ def test_a_colab_copy_uploaded_alone_runs_top_to_bottom(notebook, payload, colab
     assert internet.requests == [], "at the smoke size nothing is downloaded: the samples travel in the notebook"
     text = text_of(nb)
     assert "data/samples/" in text, "the banner shows the unpacked samples in use"
-    if notebook.name.startswith(("05", "06", "07", "08")):  # a fresh runtime: notebook 04's checkpoint is not here
+    if notebook.name.startswith(("05", "06", "07b", "08")):  # a fresh runtime: notebook 04's checkpoint is not here
         assert "No AG News checkpoint" in text and "notebook 04's recipe" in text
         assert "which took" in text, "the recorded time travels with the copy (results/*/timings.json)"
 

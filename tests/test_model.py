@@ -305,7 +305,7 @@ def test_the_mha_fast_path_is_off_only_where_the_kit_runs_on_the_cpu(mps):
 
 
 # ---------------------------------------------------------------------------
-# One optimizer step: clipping, weight decay, and what each regime of notebook 07 trains
+# One optimizer step: clipping, weight decay, and what each regime of notebook 07b trains
 # ---------------------------------------------------------------------------
 def test_train_step_clips_the_gradient_norm():
     """Plain SGD steps, computed by hand: each update is that batch's own gradient scaled down to norm `clip`

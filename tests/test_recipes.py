@@ -78,7 +78,7 @@ def test_masked_words_checkpoint_saves_what_notebook_07_saves(smoke_data, monkey
     """Notebook 07's cells up to the saved masked-word body, in a fresh data folder, against the appendix recipe
     that notebook 08 calls in a runtime without that checkpoint (helpers.masked_words_checkpoint)."""
     monkeypatch.setenv("KIT_DATA_DIR", str(smoke_data / "notebook"))
-    path = REPO / "notebooks" / "07_experiments.ipynb"
+    path = REPO / "notebooks" / "07_masked_words.ipynb"
     nb = nbformat.read(path, as_version=4)
     last = next(i for i, c in enumerate(nb.cells) if '"imdb_masked_words"' in c.source)
     nb.cells = nb.cells[:last + 1]

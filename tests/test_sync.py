@@ -26,8 +26,8 @@ TAUGHT = {
     "05": ["replace_head", "TrainedRows", "training_words", "unfreeze", "predict"],
     "05b": ["test_predictions"],
     "06": ["freeze_body", "pooled_features", "feature_loader"],
-    "07": ["MaskedWords", "masked_words_loss", "pretrain_masked_words", "target_words", "frequency_loss", "configure",
-           "plot_grid"],
+    "07": ["MaskedWords", "masked_words_loss", "pretrain_masked_words", "target_words", "frequency_loss"],
+    "07b": ["configure", "plot_grid"],
     "08": ["draw_labelled", "curve_recipe", "fine_tune_point", "NgramBag", "curve_summary", "plot_curve"],
 }
 

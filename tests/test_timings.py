@@ -19,8 +19,8 @@ def test_the_recorded_runs_are_course_or_experiments_runs_with_their_notebooks()
     runs = helpers.recorded_runs()
     assert runs, "results/ holds at least one recorded run with its timings.json"
     course = {p.stem for p in (REPO / "notebooks").glob("0[1-6]*_*.ipynb")}
-    experiments = {p.stem for p in (REPO / "notebooks").glob("0[7-9]_*.ipynb")}
-    for name, r in runs.items():  # a course run times notebooks 01-06; an experiments run, notebook 07
+    experiments = {p.stem for p in (REPO / "notebooks").glob("0[7-9]*_*.ipynb")}
+    for name, r in runs.items():  # a course run times notebooks 01-06; an experiments run, notebooks 07-08
         assert set(r["notebooks"]) == (experiments if name.endswith("-experiments") else course), name
         assert (REPO / "results" / name / "notebooks").is_dir(), f"results/{name} keeps its executed notebooks"
 
@@ -40,7 +40,7 @@ def test_recorded_time_in_words(tmp_path, monkeypatch):
     """From the timings.json files of the results folder it is given; monkeypatch puts the real one back."""
     for name, size, seconds in (("cpu-quick", "quick", 12.4), ("cpu-quick-experiments", "quick", None)):
         (tmp_path / name).mkdir()
-        notebooks = {"04_pretrain_ag_news": seconds} if seconds else {"07_experiments": 400.0}
+        notebooks = {"04_pretrain_ag_news": seconds} if seconds else {"07b_experiments": 400.0}
         (tmp_path / name / "timings.json").write_text(json.dumps(dict(size=size, device="cpu",
                                                                       machine="a 2-core CPU", notebooks=notebooks)))
     monkeypatch.setattr(helpers, "RESULTS_DIR", tmp_path)

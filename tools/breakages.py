@@ -196,7 +196,7 @@ BREAKAGES = [
     row("the training state saves the frozen GloVe rows too", R + "test_frozen_weights_are_not_saved_in_the_state",
         ("model={k: v for k, v in model.state_dict().items() if k not in frozen},",
          "model=model.state_dict(),")),
-    # --- fine-tuning (notebooks 05-07)
+    # --- fine-tuning (notebooks 05-07b)
     row("replace_head leaves config's class count", M + "test_replace_head_swaps_only_the_last_layer",
         ('    model.config["num_classes"] = num_classes  # saved', '    pass  # saved')),
     row("freeze_body leaves the encoder trainable", [M + "test_freeze_body_leaves_only_the_head_trainable",

@@ -113,7 +113,7 @@ def cpu_model():
 
 
 def prepare():
-    """The quick size's training reviews cut as notebook 07's grid cuts them, split by film as notebook 02b does."""
+    """The quick size's training reviews cut as notebooks 07 and 07b cut them, split by film as notebook 02b does."""
     glove = H.load_glove()
     vocab = H.build_vocab(glove)
     reviews = H.IMDBDataset(H.imdb_root("quick"), train=True)

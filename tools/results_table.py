@@ -5,7 +5,7 @@
     python tools/results_table.py --check    # change nothing; exit 1 if README.md's table is out of date
 
 Course runs are folders of the JSON files that notebooks 04-06 save (helpers.save_run); an experiments
-run (bash kit.sh experiments) holds notebook 07's grid and tools/levers.py's levers.json; the GPU recipe
+run (bash kit.sh experiments) holds notebook 07b's grid and tools/levers.py's levers.json; the GPU recipe
 sweep is results/gpu-h200-recipe-sweep/sweep.log.
 """
 import argparse
@@ -53,16 +53,16 @@ def course_rows() -> list:
 
 
 def grid_sections() -> list:
-    """Notebook 07's grid of each experiments run, and its levers, as (title, markdown table) pairs."""
+    """Notebook 07b's grid of each experiments run, and its levers, as (title, markdown table) pairs."""
     out = []
     for run in sorted(RESULTS.glob("*-experiments")):
-        f = run / "07_experiments.json"
+        f = run / "07b_experiments.json"
         if f.exists():
             r = json.loads(f.read_text())
             seeds = sorted({g.get("seed", r["seed"]) for g in r["grid"]})
             rows = [[g["start"], g["regime"], f"{g['trainable']:,}", f"{g['seconds']:.0f}", f"{g['valid_acc']:.4f}",
                      f"{g['test_acc']:.4f} ± {g.get('test_sd', 0.0):.4f}"] for g in r.get("cells", r["grid"])]
-            title = (f"Notebook 07's grid, {run.name} ({r['device']}, {machine(run, r)}, {r['size']} size, "
+            title = (f"Notebook 07b's grid, {run.name} ({r['device']}, {machine(run, r)}, {r['size']} size, "
                      f"{r['n_train']:,} labelled reviews a seed, {r['n_test']:,} seeded test reviews, GloVe "
                      f"{r['glove']}; mean ± standard deviation over seeds {', '.join(map(str, seeds))}):")
             out.append((title, markdown(["start", "fine-tuned", "trainable", "train s", "valid acc", "test acc"],
