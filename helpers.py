@@ -352,7 +352,7 @@ class TextClassifier(nn.Module):
         self.pos = PositionalEncoding(d_model, max_len, dropout)
         layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout, batch_first=True)
         # Dropout on the attention weights themselves stops PyTorch from using its fused attention
-        # kernel, which made training 1.67x slower on our CPU (benchmarks/); the other dropouts stay.
+        # kernel, which made training 1.5-1.7x slower on our CPU (git show c527b60:benchmarks/README.md); the others stay.
         layer.self_attn.dropout = attention_dropout
         self.encoder = nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
         self.head = nn.Linear(d_model, num_classes)

@@ -23,8 +23,8 @@ TORCHTEXT = re.compile(r"^\s*(?:from\s+torchtext\b|import\s+(?:[\w.]+\s*,\s*)*to
 ids = [p.stem for p in NOTEBOOKS]
 
 
-def test_the_ten_notebooks_are_there_in_reading_order():
-    assert [p.name.split("_")[0] for p in NOTEBOOKS] == ["01", "02", "02b", "03", "04", "05", "05b", "06", "07", "08"]
+def test_the_eleven_notebooks_are_there_in_reading_order():
+    assert [p.name.split("_")[0] for p in NOTEBOOKS] == ["01", "02", "02b", "03", "04", "05", "05b", "06", "07", "07b", "08"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
