@@ -732,10 +732,11 @@ def plot_grid(grid, x, xlabel, title):
     markers = dict(zip(REGIMES, "o^s"))
     for i, start in enumerate(dict.fromkeys(r["start"] for r in grid)):
         cells = [r for r in grid if r["start"] == start]
-        ax.plot([r[x] for r in cells], [r["test_acc"] for r in cells], color=f"C{i}", alpha=0.4)
-        for r in cells:
-            ax.scatter(r[x], r["test_acc"], color=f"C{i}", marker=markers[r["regime"]],
-                       label=f"{start}, {r['regime']}")
+        xs = [r[x] * 1.08 ** (i - 1) for r in cells]  # a start's markers nudged apart from the others'
+        ax.plot(xs, [r["test_acc"] for r in cells], color=f"C{i}", alpha=0.4)
+        for xi, r in zip(xs, cells):
+            ax.errorbar(xi, r["test_acc"], yerr=r.get("test_sd", 0.0), color=f"C{i}", marker=markers[r["regime"]],
+                        capsize=2, label=f"{start}, {r['regime']}")
     ax.set(xscale="log", xlabel=xlabel, ylabel="IMDB test accuracy", title=title)
     ax.legend(fontsize=7)
     return fig

@@ -15,6 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 import clean_notebooks  # noqa: E402
+import learner_time  # noqa: E402
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 # `import torchtext`, `import os, torchtext`, `from torchtext.x import y`, `!pip install torchtext`, `%pip install ...`
@@ -25,6 +26,22 @@ ids = [p.stem for p in NOTEBOOKS]
 
 def test_the_eleven_notebooks_are_there_in_reading_order():
     assert [p.name.split("_")[0] for p in NOTEBOOKS] == ["01", "02", "02b", "03", "04", "05", "05b", "06", "07", "07b", "08"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
+def test_no_notebook_is_much_over_an_hour_of_a_learners_time(path):
+    """tools/learner_time.py's yardstick (prose, code and exercises): split a chapter that grows past it."""
+    minutes = learner_time.learner_minutes(path)["minutes"]
+    assert minutes <= 65, f"{path.name}: about {minutes} min of a learner's time by tools/learner_time.py; split it"
+
+
+def test_the_learner_time_yardstick_counts_what_a_learner_reads(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(" ".join(["word"] * 300)),
+                                         nbformat.v4.new_code_cell("a = 1\n\nb = 2\n" * 4),
+                                         nbformat.v4.new_code_cell('H.check_exercise("01_data", f, test)')])
+    path = tmp_path / "nb.ipynb"
+    path.write_text(nbformat.writes(nb), encoding="utf-8")
+    assert learner_time.learner_minutes(path) == dict(words=300, code_lines=9, exercises=1, minutes=round(2 + 9 / 8 + 8))
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=ids)
