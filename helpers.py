@@ -1460,9 +1460,8 @@ def choose_glove_dim() -> int:
         return int(wanted.removesuffix("d"))
     if glove_available(100):
         return 100
-    print("NOTE: GloVe 6B.100d (the course's choice) is not in data/, so this run uses the offline "
-          "6B.50d vectors.\n      For 100d put glove.6B.100d.txt or glove.6B.zip in data/, "
-          "or set KIT_GLOVE=100 to download glove.6B.zip (822 MB).", file=sys.stderr)
+    print("NOTE: GloVe 6B.100d (the course's choice) is not in data/, so this run uses the offline 6B.50d "
+          "(for 100d: data/README.md, or KIT_GLOVE=100 downloads 822 MB)", file=sys.stderr)
     return 50
 
 

@@ -14,3 +14,10 @@ def padding_token__reads_the_last_position(collate, vocab):
     long, short = torch.tensor(vocab(["a", "fine", "film"])), torch.tensor(vocab(["dull"]))
     _, padded = collate([(0, long), (1, short)])
     return vocab.itos[padded[0, -1].item()]
+
+
+def padding_token__smallest_index(collate, vocab):
+    """the smallest index in the batch taken for the padding, which holds only while padding sorts below every word"""
+    long, short = torch.tensor(vocab(["a", "fine", "film"])), torch.tensor(vocab(["dull"]))
+    _, padded = collate([(0, long), (1, short)])
+    return vocab.itos[padded.min().item()]

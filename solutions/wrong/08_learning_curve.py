@@ -20,6 +20,15 @@ def gain_in_spreads__absolute(summary, start, baseline, labels):
     return difference / spread if spread else float("inf")
 
 
+def gain_in_spreads__unsigned_infinity(summary, start, baseline, labels):
+    """+inf for any difference with no spread, even when start is behind"""
+    (m_start, s_start, _), (m_base, s_base, _) = summary[start, labels], summary[baseline, labels]
+    spread = max(s_start, s_base)
+    if m_start == m_base:
+        return 0.0
+    return (m_start - m_base) / spread if spread else float("inf")
+
+
 def curve_point__head_before_seed(start, pool, movies, n, seed, test_loader, cfg, device):
     """the fresh head made before the seed is set"""
     train_ds, valid_ds = H.draw_labelled(pool, movies, n, seed)
