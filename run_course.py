@@ -83,8 +83,9 @@ def summarize(run_dir: Path) -> None:
             continue
         if "mlm_history" in info and "grid" not in info:  # notebook 07; its losses are in masked_words.json too
             loss = info["mlm_history"]["valid_loss"][-1]
-            print(f"  {f.stem}: masked-word held-out loss {loss:.3f} after {len(info['mlm_history']['valid_loss'])} "
-                  f"epochs; the frequency-only guess {info['mlm_frequency_loss']:.3f}, chance {info['mlm_chance_loss']:.3f}")
+            epochs = len(info["mlm_history"]["valid_loss"])
+            print(f"  {f.stem}: masked-word held-out loss {loss:.3f} after {epochs} epoch{'s' * (epochs != 1)}; the "
+                  f"frequency-only guess {info['mlm_frequency_loss']:.3f}, chance {info['mlm_chance_loss']:.3f}")
             continue
         if "bag_all" in info:  # notebook 08; its rows are in learning_curve.json
             rows = json.loads((run_dir / "learning_curve.json").read_text())
